@@ -1,0 +1,16 @@
+import * as core from '@actions/core';
+import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { decisionOutputs, detectBuildType, readDetectOptions } from '../lib/build-decision.js';
+
+await runAction('detect-build-type', {
+  main: async () => {
+    const decision = await detectBuildType(readDetectOptions(actionInputs));
+    const outputs = decisionOutputs(decision);
+    setOutputs(outputs);
+    core.info(`build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
+    await writeSummaryTable(
+      `Build decision: ${decision.buildType} ${decision.version}`,
+      Object.entries(outputs).map(([k, v]) => [`\`${k}\``, v]),
+    );
+  },
+});

@@ -1,0 +1,69 @@
+/**
+ * The frame every action's entry point runs in: one clean `::error` annotation instead of a stack trace,
+ * a failed exit code, and a `post:` phase that runs cleanup even when the job was cancelled.
+ */
+import * as core from '@actions/core';
+import { InputError, type InputGetter } from './inputs.js';
+
+/** Inputs as the runner passes them (`INPUT_<NAME>` variables), read with @actions/core. */
+export const actionInputs: InputGetter = (name) => core.getInput(name);
+
+export interface ActionPhases {
+  /** The action's work: read inputs → call a module → set outputs and summary. */
+  main: () => Promise<void>;
+  /** Runs in the `post:` step (also after cancellation or failure): stop children, remove temporary files. */
+  post?: () => Promise<void>;
+}
+
+/** Marks a failure: an `::error title=<action>::` line and exit code 1. Never prints a stack trace. */
+export function failAction(title: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Error && error.stack && !(error instanceof InputError)) core.debug(error.stack);
+  core.error(message, { title });
+  process.exitCode = core.ExitCode.Failure;
+}
+
+/**
+ * Runs an action. The runner calls the same bundle for `main:` and `post:`; the `isPost` state, saved
+ * during main, tells them apart.
+ */
+export async function runAction(title: string, phases: ActionPhases): Promise<void> {
+  const isPost = core.getState('isPost') === 'true';
+  try {
+    if (isPost) {
+      if (phases.post) await phases.post();
+      return;
+    }
+    core.saveState('isPost', 'true');
+    await phases.main();
+  } catch (error) {
+    failAction(title, error);
+  }
+}
+
+/** Fails an action that has not been implemented yet, clearly and without pretending to work. */
+export async function notImplemented(title: string): Promise<void> {
+  await runAction(title, {
+    main: async () => {
+      throw new Error(`${title} is not implemented yet (see the labforge issue tracker; no work was done)`);
+    },
+  });
+}
+
+/** Sets every entry as a step output. */
+export function setOutputs(outputs: Record<string, string>): void {
+  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
+}
+
+/** Writes a two-column job summary table under a heading. */
+export async function writeSummaryTable(heading: string, rows: [string, string][], after?: string): Promise<void> {
+  const summary = core.summary.addHeading(heading, 3).addTable([
+    [
+      { data: 'What', header: true },
+      { data: 'Value', header: true },
+    ],
+    ...rows.map(([k, v]) => [k, v]),
+  ]);
+  if (after) summary.addRaw(after, true);
+  await summary.write();
+}

@@ -1,0 +1,245 @@
+/**
+ * Decides what a run builds — standard or pre-warmed, which version — and everything that follows from it.
+ *
+ * Precedence (first rule that decides wins):
+ *   1. the `build-type` input (`standard` | `prewarmed`; `auto` defers);
+ *   2. a `workflow_dispatch` event's `inputs.build_type` / `inputs.version`;
+ *   3. a tag push: `refs/tags/vX.Y.Z` → standard, `refs/tags/vX.Y.Z-prewarmed[.N]` → prewarmed;
+ *   4. the `ova` input: the ProductSection property `buildType` of an existing OVA;
+ *   5. the `marker` input: a guest marker file (`/etc/hedgehog-lab/build-type`);
+ *   6. otherwise `standard`.
+ * The `version` input overrides any version found in the event, the tag or the OVA.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError, checkVersion, readChoice, readString, readVersion, type InputGetter } from './inputs.js';
+import { OvaError, readOvaProperties } from './ova-read.js';
+import { BUILD_TYPES, artifactBaseName, isBuildType, parseReleaseTag, releasePrefix, releaseTag, type BuildType } from './release-names.js';
+
+export type DecisionSource = 'input' | 'dispatch' | 'tag' | 'ova' | 'marker' | 'default';
+
+export interface DetectOptions {
+  /** `standard`, `prewarmed` or `auto` (default). */
+  buildType?: BuildType | 'auto';
+  /** Overrides the version found anywhere else. */
+  version?: string;
+  /** Path of an existing OVA whose descriptor names the build type. */
+  ova?: string;
+  /** Path of a guest marker file. */
+  marker?: string;
+  /** `GITHUB_EVENT_NAME`. */
+  eventName?: string;
+  /** `GITHUB_EVENT_PATH`: the event payload JSON. */
+  eventPath?: string;
+  /** `GITHUB_REF`. */
+  ref?: string;
+  /** Where the Packer templates live (default `packer`). */
+  templatesDir?: string;
+}
+
+export interface BuildDecision {
+  buildType: BuildType;
+  version: string;
+  /** Which rule decided the build type. */
+  source: DecisionSource;
+  /** Where the version came from. */
+  versionSource: 'input' | 'dispatch' | 'tag' | 'ova' | 'default';
+  /** One sentence a person can check: why this build type. */
+  reason: string;
+  /** The Packer template directory for this build type. */
+  template: string;
+  /** Whether the lab is initialized at build time (the vlab-warm stage runs). */
+  warm: boolean;
+  requiresKvm: boolean;
+  runnerLabels: string[];
+  artifactName: string;
+  storagePrefix: string;
+  /** The release tag this build is published under. */
+  tag: string;
+  timeoutMinutes: number;
+}
+
+/** Version used when nothing names one: a development build. */
+export const DEFAULT_VERSION = '0.0.0-dev';
+
+/** Per-type job budget: install (+ lab init and seal for pre-warmed) + OVA packing + upload, with margin. */
+const TIMEOUT_MINUTES: Record<BuildType, number> = { standard: 120, prewarmed: 180 };
+
+/** Labels of a runner prepared by runner-setup: KVM is required for a real appliance build. */
+const KVM_RUNNER_LABELS = ['self-hosted', 'linux', 'x64', 'kvm'];
+
+/** Reads and validates the detect-build-type inputs (the action's and the CLI's names). */
+export function readDetectOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): DetectOptions {
+  return {
+    buildType: readChoice(get, 'build-type', [...BUILD_TYPES, 'auto'] as const, 'auto'),
+    version: readVersion(get, 'version'),
+    ova: readString(get, 'ova') || undefined,
+    marker: readString(get, 'marker') || undefined,
+    eventName: readString(get, 'event-name', env.GITHUB_EVENT_NAME ?? '') || undefined,
+    eventPath: readString(get, 'event-path', env.GITHUB_EVENT_PATH ?? '') || undefined,
+    ref: readString(get, 'ref', env.GITHUB_REF ?? '') || undefined,
+    templatesDir: readString(get, 'templates-dir', 'packer'),
+  };
+}
+
+interface DispatchInputs {
+  buildType?: string;
+  version?: string;
+}
+
+async function readDispatchInputs(eventPath: string | undefined): Promise<DispatchInputs> {
+  if (!eventPath) {
+    throw new InputError('event-path', 'a workflow_dispatch event needs its payload, but no event path was given', 'set GITHUB_EVENT_PATH or --event-path to the event JSON');
+  }
+  let text: string;
+  try {
+    text = await readFile(eventPath, 'utf8');
+  } catch (e) {
+    throw new InputError('event-path', `cannot read ${eventPath} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'point it at the event payload JSON the runner wrote');
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    throw new InputError('event-path', `${eventPath} is not JSON`, 'point it at the event payload JSON the runner wrote');
+  }
+  const inputs = (payload as { inputs?: Record<string, unknown> } | null)?.inputs ?? {};
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+  return { buildType: str(inputs['build_type']), version: str(inputs['version']) };
+}
+
+async function readMarker(markerPath: string): Promise<BuildType> {
+  let text: string;
+  try {
+    text = await readFile(markerPath, 'utf8');
+  } catch (e) {
+    throw new InputError('marker', `cannot read ${markerPath} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the path of a build-type marker file such as /etc/hedgehog-lab/build-type');
+  }
+  const word = text.trim();
+  if (!isBuildType(word)) {
+    throw new InputError('marker', `${markerPath} says '${word.slice(0, 40)}', which is not a build type`, `the marker must hold one word: ${BUILD_TYPES.join(' or ')}`);
+  }
+  return word;
+}
+
+async function readOvaBuildType(ovaPath: string): Promise<{ buildType: BuildType; version?: string }> {
+  let props: Record<string, string>;
+  try {
+    props = await readOvaProperties(ovaPath);
+  } catch (e) {
+    if (e instanceof OvaError) throw new InputError('ova', e.message, 'give the path of an OVA built by labforge (labforge pack-ova)');
+    throw e;
+  }
+  const word = props['buildType'];
+  if (word === undefined) {
+    throw new InputError('ova', `${ovaPath} has no ProductSection property 'buildType' (class labforge)`, 'use an OVA packed by labforge, or set build-type explicitly');
+  }
+  if (!isBuildType(word)) {
+    throw new InputError('ova', `${ovaPath} says buildType='${word}', which is not a build type`, `repack it with build type ${BUILD_TYPES.join(' or ')}`);
+  }
+  const version = props['version'];
+  return { buildType: word, version: version && version !== '' ? version : undefined };
+}
+
+/** Decides the build type and version, and derives the template, runner, names and budget from them. */
+export async function detectBuildType(options: DetectOptions): Promise<BuildDecision> {
+  const templatesDir = options.templatesDir ?? 'packer';
+  let buildType: BuildType | undefined;
+  let source: DecisionSource = 'default';
+  let reason = 'nothing named a build type, so the standard build is made';
+  const versions: { value: string; from: BuildDecision['versionSource'] }[] = [];
+  if (options.version) versions.push({ value: checkVersion(options.version, 'version'), from: 'input' });
+
+  if (options.buildType && options.buildType !== 'auto') {
+    if (!isBuildType(options.buildType)) {
+      throw new InputError('build-type', `'${options.buildType}' is not a build type`, `use ${BUILD_TYPES.join(', ')} or auto`);
+    }
+    buildType = options.buildType;
+    source = 'input';
+    reason = `the build-type input says ${buildType}`;
+  }
+
+  if (options.eventName === 'workflow_dispatch') {
+    const dispatch = await readDispatchInputs(options.eventPath);
+    if (dispatch.version) versions.push({ value: checkVersion(dispatch.version, 'inputs.version'), from: 'dispatch' });
+    if (!buildType && dispatch.buildType && dispatch.buildType !== 'auto') {
+      if (!isBuildType(dispatch.buildType)) {
+        throw new InputError('inputs.build_type', `the workflow_dispatch input build_type is '${dispatch.buildType}'`, `choose ${BUILD_TYPES.join(' or ')} when running the workflow`);
+      }
+      buildType = dispatch.buildType;
+      source = 'dispatch';
+      reason = `the workflow was dispatched with build_type=${buildType}`;
+    }
+  }
+
+  let unmatchedTag: string | undefined;
+  if (options.ref?.startsWith('refs/tags/')) {
+    const tag = parseReleaseTag(options.ref);
+    if (tag) {
+      versions.push({ value: tag.version, from: 'tag' });
+      if (!buildType) {
+        buildType = tag.buildType;
+        source = 'tag';
+        reason = `the pushed tag ${options.ref.slice('refs/tags/'.length)} names a ${buildType} release`;
+      }
+    } else {
+      unmatchedTag = options.ref.slice('refs/tags/'.length);
+    }
+  }
+
+  if (!buildType && options.ova) {
+    const ova = await readOvaBuildType(options.ova);
+    if (ova.version) versions.push({ value: checkVersion(ova.version, 'ova'), from: 'ova' });
+    buildType = ova.buildType;
+    source = 'ova';
+    reason = `the OVA ${options.ova} was built as ${buildType}`;
+  }
+
+  if (!buildType && options.marker) {
+    buildType = await readMarker(options.marker);
+    source = 'marker';
+    reason = `the guest marker ${options.marker} says ${buildType}`;
+  }
+
+  if (!buildType && unmatchedTag !== undefined) {
+    throw new InputError('ref', `tag '${unmatchedTag}' is neither vX.Y.Z nor vX.Y.Z-prewarmed[.N]`, 'push a tag such as v1.4.0 or v1.4.0-prewarmed, or set build-type explicitly');
+  }
+
+  const type: BuildType = buildType ?? 'standard';
+  const chosen = versions[0] ?? { value: DEFAULT_VERSION, from: 'default' as const };
+  const version = chosen.value;
+  return {
+    buildType: type,
+    version,
+    source,
+    versionSource: chosen.from,
+    reason,
+    template: join(templatesDir, type === 'prewarmed' ? 'hedgehog-lab-prewarmed' : 'hedgehog-lab'),
+    warm: type === 'prewarmed',
+    requiresKvm: true,
+    runnerLabels: [...KVM_RUNNER_LABELS],
+    artifactName: artifactBaseName(type, version),
+    storagePrefix: releasePrefix(type, version),
+    tag: releaseTag(type, version),
+    timeoutMinutes: TIMEOUT_MINUTES[type],
+  };
+}
+
+/** The decision as the action's outputs (kebab-case; lists as JSON), which the CLI prints too. */
+export function decisionOutputs(d: BuildDecision): Record<string, string> {
+  return {
+    'build-type': d.buildType,
+    version: d.version,
+    source: d.source,
+    'version-source': d.versionSource,
+    reason: d.reason,
+    template: d.template,
+    warm: String(d.warm),
+    'requires-kvm': String(d.requiresKvm),
+    'runner-labels': JSON.stringify(d.runnerLabels),
+    'artifact-name': d.artifactName,
+    'storage-prefix': d.storagePrefix,
+    tag: d.tag,
+    'timeout-minutes': String(d.timeoutMinutes),
+  };
+}

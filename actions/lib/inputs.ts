@@ -1,0 +1,96 @@
+/**
+ * Typed, validated inputs shared by the actions and the CLI.
+ *
+ * Both front ends hand the same kebab-case names to a lib module through an {@link InputGetter}: an action
+ * passes `core.getInput`, the CLI passes its parsed `--flags`. Validation therefore lives in one place and an
+ * invalid value reads the same in a workflow log and on a terminal.
+ */
+import semver from 'semver';
+
+/** Returns the raw value of an input, or '' when it was not given. */
+export type InputGetter = (name: string) => string;
+
+/** A bad input: which input, what is wrong with it, and what to do about it. */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${input}: ${problem} (${fix})`);
+    this.name = 'InputError';
+  }
+}
+
+/** Builds an {@link InputGetter} from a plain record (CLI flags, tests). Missing keys read as ''. */
+export function inputsFrom(values: Record<string, string | boolean | number | undefined>): InputGetter {
+  return (name) => {
+    const v = values[name];
+    return v === undefined ? '' : String(v).trim();
+  };
+}
+
+/** Reads an optional string; '' becomes `fallback`. */
+export function readString(get: InputGetter, name: string, fallback = ''): string {
+  const v = get(name).trim();
+  return v === '' ? fallback : v;
+}
+
+/** Reads a required string. */
+export function readRequired(get: InputGetter, name: string, fix = `set the '${name}' input`): string {
+  const v = get(name).trim();
+  if (v === '') throw new InputError(name, 'is required but empty', fix);
+  return v;
+}
+
+/** Reads a boolean in the YAML 1.2 core-schema spellings that @actions/core accepts. */
+export function readBool(get: InputGetter, name: string, fallback: boolean): boolean {
+  const v = get(name).trim();
+  if (v === '') return fallback;
+  if (['true', 'True', 'TRUE', 'yes', '1'].includes(v)) return true;
+  if (['false', 'False', 'FALSE', 'no', '0'].includes(v)) return false;
+  throw new InputError(name, `'${v}' is not a boolean`, 'use true or false');
+}
+
+/** Reads an integer within [min, max]. */
+export function readInt(get: InputGetter, name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
+  const v = get(name).trim();
+  if (v === '') return fallback;
+  if (!/^-?\d+$/.test(v)) throw new InputError(name, `'${v}' is not a whole number`, `give a number such as ${fallback}`);
+  const n = Number(v);
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
+  if (n < min || n > max) throw new InputError(name, `${n} is out of range`, `use a value from ${min} to ${max}`);
+  return n;
+}
+
+/** Reads one of a fixed set of lower-case words. */
+export function readChoice<T extends string>(get: InputGetter, name: string, choices: readonly T[], fallback: T): T {
+  const v = get(name).trim();
+  if (v === '') return fallback;
+  if ((choices as readonly string[]).includes(v)) return v as T;
+  throw new InputError(name, `'${v}' is not one of ${choices.join(', ')}`, `use one of: ${choices.join(', ')}`);
+}
+
+/** Reads a semantic version without a leading `v` (a leading `v` is tolerated and stripped). */
+export function readVersion(get: InputGetter, name: string): string | undefined {
+  const v = get(name).trim();
+  if (v === '') return undefined;
+  return checkVersion(v, name);
+}
+
+/** Validates a version string; returns it without a leading `v`. */
+export function checkVersion(raw: string, input: string): string {
+  const v = raw.replace(/^v(?=\d)/, '');
+  if (semver.valid(v) === null) {
+    throw new InputError(input, `'${raw}' is not a semantic version`, 'use MAJOR.MINOR.PATCH such as 1.4.0 or 1.4.0-rc.1');
+  }
+  return v;
+}
+
+/** Splits a multi-line or comma-separated list input into trimmed, non-empty items. */
+export function readList(get: InputGetter, name: string): string[] {
+  return get(name)
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}

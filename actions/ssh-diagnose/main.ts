@@ -1,0 +1,3 @@
+import { notImplemented } from '../lib/action-runner.js';
+
+await notImplemented('ssh-diagnose');

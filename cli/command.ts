@@ -1,0 +1,99 @@
+/**
+ * The shape of a `labforge` subcommand. A command's flags carry the same kebab-case names as its action's
+ * inputs, so both front ends validate through the same lib function (see actions/lib/inputs.ts).
+ */
+import { parseArgs } from 'node:util';
+import { InputError, inputsFrom, type InputGetter } from '../actions/lib/inputs.js';
+
+export interface FlagSpec {
+  /** `string` takes a value (`--name VALUE` or `--name=VALUE`); `boolean` is a switch. */
+  type: 'string' | 'boolean';
+  description: string;
+  /** Shown in help; the lib applies defaults. */
+  default?: string;
+  multiple?: boolean;
+}
+
+export interface CommandContext {
+  /** Flags as an input getter (missing → ''). */
+  get: InputGetter;
+  /** Positional arguments. */
+  positionals: string[];
+  /** Writes a line for the person at the terminal (stderr, so stdout stays machine-readable). */
+  log: (line: string) => void;
+  /** Prints the command's result on stdout. */
+  print: (text: string) => void;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Extra help text after the flags (examples, exit codes). */
+  details?: string;
+  usage?: string;
+  flags: Record<string, FlagSpec>;
+  /** Returns the exit code: 0 success, 1 the operation failed. Throw InputError for bad input (exit 2). */
+  run: (ctx: CommandContext) => Promise<number>;
+}
+
+/** Bad command-line usage: unknown flag, missing value, unknown command. Exit code 2. */
+export class UsageError extends Error {}
+
+export function commandHelp(cmd: Command): string {
+  const lines = [`labforge ${cmd.name}${cmd.usage ? ` ${cmd.usage}` : ' [flags]'}`, '', cmd.summary, ''];
+  const entries = Object.entries(cmd.flags);
+  if (entries.length > 0) lines.push('Flags:');
+  for (const [name, spec] of entries) {
+    const flag = spec.type === 'string' ? `--${name} VALUE` : `--${name}`;
+    lines.push(`  ${flag.padEnd(30)} ${spec.description}${spec.default !== undefined ? ` (default: ${spec.default})` : ''}`);
+  }
+  lines.push(`  ${'--help'.padEnd(30)} show this help`);
+  if (cmd.details) lines.push('', cmd.details.trimEnd());
+  return lines.join('\n') + '\n';
+}
+
+/** Parses argv for a command into a {@link CommandContext}. */
+export function parseCommandArgs(cmd: Command, argv: string[]): { get: InputGetter; positionals: string[]; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
+  for (const [name, spec] of Object.entries(cmd.flags)) options[name] = spec.multiple ? { type: spec.type, multiple: true } : { type: spec.type };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const values: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(parsed.values)) {
+    values[k] = Array.isArray(v) ? v.join('\n') : v === undefined ? undefined : String(v);
+  }
+  return { get: inputsFrom(values), positionals: parsed.positionals, help: parsed.values['help'] === true };
+}
+
+/** Runs a command with argv; maps errors to exit codes (2 for bad input, 1 for failure). */
+export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+  try {
+    const { get, positionals, help } = parseCommandArgs(cmd, argv);
+    if (help) {
+      process.stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    return await cmd.run({
+      get,
+      positionals,
+      log: (line) => process.stderr.write(`${line}\n`),
+      print: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`labforge ${cmd.name}: ${e.message}\nRun 'labforge ${cmd.name} --help' for the flags.\n`);
+      return 2;
+    }
+    if (e instanceof InputError) {
+      process.stderr.write(`labforge ${cmd.name}: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`labforge ${cmd.name}: ${(e as Error).message ?? String(e)}\n`);
+    if (process.env.LABFORGE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return 1;
+  }
+}

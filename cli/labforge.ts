@@ -1,0 +1,34 @@
+/** `labforge`: the actions' operations for local use and debugging. */
+import { runCommand } from './command.js';
+import { commands } from './commands/index.js';
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return [
+    'labforge: build standard and pre-warmed lab appliances with Packer and QEMU/KVM.',
+    '',
+    'Usage: labforge <command> [flags]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    "Run 'labforge <command> --help' for a command's flags.",
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`labforge: unknown command '${name}'\n\n${mainHelp()}`);
+    return 2;
+  }
+  return runCommand(cmd, rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBundledAction } from '../support/run-action.js';
+import { runCli } from '../support/run-cli.js';
+import { writeOvaFixture } from '../support/ova-fixture.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-detect-action-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the bundled detect-build-type action, run as the runner runs it', () => {
+  it('decides a workflow_dispatch build and writes every output and a summary', async () => {
+    const run = await runBundledAction('detect-build-type', {
+      event: { name: 'workflow_dispatch', payload: { inputs: { build_type: 'prewarmed', version: '2.1.0', reason: 'workshop' } } },
+    });
+    expect(run.errors).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({
+      'build-type': 'prewarmed',
+      version: '2.1.0',
+      source: 'dispatch',
+      warm: 'true',
+      'requires-kvm': 'true',
+      'artifact-name': 'hedgehog-lab-prewarmed-2.1.0',
+      'storage-prefix': 'releases/v2.1.0/prewarmed/',
+      template: 'packer/hedgehog-lab-prewarmed',
+    });
+    expect(JSON.parse(run.outputs['runner-labels'] ?? '')).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
+    expect(Number(run.outputs['timeout-minutes'])).toBeGreaterThan(0);
+    expect(run.summary).toContain('Build decision: prewarmed 2.1.0');
+    expect(run.summary).toContain('workflow was dispatched with build_type=prewarmed');
+  });
+
+  it('decides a tag push', async () => {
+    const run = await runBundledAction('detect-build-type', { env: { GITHUB_REF: 'refs/tags/v1.4.0-prewarmed', GITHUB_EVENT_NAME: 'push' } });
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ 'build-type': 'prewarmed', version: '1.4.0', source: 'tag', tag: 'v1.4.0-prewarmed' });
+  });
+
+  it('decides from an existing OVA', async () => {
+    const ova = await writeOvaFixture(join(dir, 'standard.ova'), { properties: { buildType: 'standard', version: '1.0.3' } });
+    const run = await runBundledAction('detect-build-type', { inputs: { ova } });
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ 'build-type': 'standard', version: '1.0.3', source: 'ova' });
+  });
+
+  it('reads only the descriptor: a truncated OVA whose disk is cut off still decides', async () => {
+    const ova = await writeOvaFixture(join(dir, 'cut.ova'), { properties: { buildType: 'prewarmed', version: '1.0.0' } });
+    truncateSync(ova, 4096); // descriptor header + body survive, the disk entry does not
+    const run = await runBundledAction('detect-build-type', { inputs: { ova } });
+    expect(run.outputs['build-type']).toBe('prewarmed');
+  });
+
+  it('fails with one ::error line naming the input, and no stack trace', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { 'build-type': 'lukewarm' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual(["::error title=detect-build-type::build-type: 'lukewarm' is not one of standard, prewarmed, auto (use one of: standard, prewarmed, auto)"]);
+    expect(run.stdout + run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('fails clearly on a dispatch payload that is not JSON', async () => {
+    const run = await runBundledAction('detect-build-type', { event: { name: 'workflow_dispatch', raw: '{"inputs": ' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]).toMatch(/event-path: .* is not JSON/);
+  });
+
+  it('fails clearly on a tag that matches neither pattern', async () => {
+    const run = await runBundledAction('detect-build-type', { env: { GITHUB_REF: 'refs/tags/nightly-7' } });
+    expect(run.code).toBe(1);
+    expect(run.errors[0]).toMatch(/ref: tag 'nightly-7' is neither vX.Y.Z nor vX.Y.Z-prewarmed/);
+  });
+});
+
+describe('labforge detect-build-type', () => {
+  it('gives the same decision as the action, as JSON', async () => {
+    const event = join(dir, 'event.json');
+    writeFileSync(event, JSON.stringify({ inputs: { build_type: 'prewarmed', version: '2.1.0' } }));
+    const cli = await runCli(['detect-build-type', '--event-name', 'workflow_dispatch', '--event-path', event]);
+    expect(cli.code).toBe(0);
+    const action = await runBundledAction('detect-build-type', { event: { name: 'workflow_dispatch', payload: { inputs: { build_type: 'prewarmed', version: '2.1.0' } } } });
+    expect(JSON.parse(cli.stdout)).toEqual(action.outputs);
+  });
+
+  it('decides a tag and an OVA', async () => {
+    const tag = await runCli(['detect-build-type', '--ref', 'refs/tags/v3.0.0']);
+    expect(JSON.parse(tag.stdout)).toMatchObject({ 'build-type': 'standard', version: '3.0.0', source: 'tag' });
+    const ova = await writeOvaFixture(join(dir, 'cli.ova'), { properties: { buildType: 'prewarmed', version: '3.0.1' } });
+    const fromOva = await runCli(['detect-build-type', '--ova', ova]);
+    expect(JSON.parse(fromOva.stdout)).toMatchObject({ 'build-type': 'prewarmed', version: '3.0.1', source: 'ova' });
+  });
+
+  it('exits 2 with a message on bad input', async () => {
+    const bad = await runCli(['detect-build-type', '--version', 'one']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/version: 'one' is not a semantic version/);
+    const unknown = await runCli(['detect-build-type', '--colour', 'red']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--colour'/);
+    const cmd = await runCli(['launch']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command 'launch'/);
+  });
+
+  it('has --help for the program and the command', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('detect-build-type');
+    const sub = await runCli(['detect-build-type', '--help']);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain('--marker VALUE');
+  });
+});
+
+describe('actions that are not implemented yet', () => {
+  it.each(['packer-build', 'vlab-warm', 'upload-artifact', 'ssh-diagnose'])('%s fails clearly instead of pretending', async (name) => {
+    const run = await runBundledAction(name);
+    if (run.errors.some((e) => e.includes('not implemented yet'))) {
+      expect(run.code).toBe(1);
+    } else {
+      // implemented since: with no inputs it must still fail on its required inputs, never succeed silently
+      expect(run.code).not.toBe(0);
+    }
+  });
+});

@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_VERSION, detectBuildType, readDetectOptions } from '../../actions/lib/build-decision.js';
+import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { writeOvaFixture } from '../support/ova-fixture.js';
+
+let dir: string;
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const dispatch = (inputs: Record<string, string>) => file(`event-${Math.random()}.json`, JSON.stringify({ inputs }));
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-decision-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function inputError(p: Promise<unknown>): Promise<InputError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(InputError);
+  return e as InputError;
+}
+
+describe('each rule decides on its own', () => {
+  it('defaults to standard with a development version', async () => {
+    const d = await detectBuildType({});
+    expect(d).toMatchObject({ buildType: 'standard', source: 'default', version: DEFAULT_VERSION, warm: false });
+  });
+
+  it('takes the build-type input', async () => {
+    const d = await detectBuildType({ buildType: 'prewarmed', version: '1.2.0' });
+    expect(d).toMatchObject({ buildType: 'prewarmed', source: 'input', version: '1.2.0', versionSource: 'input', warm: true });
+    expect(d.artifactName).toBe('hedgehog-lab-prewarmed-1.2.0');
+    expect(d.storagePrefix).toBe('releases/v1.2.0/prewarmed/');
+    expect(d.template).toBe(join('packer', 'hedgehog-lab-prewarmed'));
+    expect(d.runnerLabels).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
+    expect(d.timeoutMinutes).toBeGreaterThan(0);
+  });
+
+  it('takes a workflow_dispatch payload', async () => {
+    const d = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'prewarmed', version: '3.1.0' }) });
+    expect(d).toMatchObject({ buildType: 'prewarmed', source: 'dispatch', version: '3.1.0', versionSource: 'dispatch' });
+  });
+
+  it('takes a standard tag', async () => {
+    const d = await detectBuildType({ ref: 'refs/tags/v1.4.0' });
+    expect(d).toMatchObject({ buildType: 'standard', source: 'tag', version: '1.4.0', tag: 'v1.4.0' });
+  });
+
+  it('takes a pre-warmed tag with a rebuild number', async () => {
+    const d = await detectBuildType({ ref: 'refs/tags/v1.4.0-prewarmed.2' });
+    expect(d).toMatchObject({ buildType: 'prewarmed', source: 'tag', version: '1.4.0', tag: 'v1.4.0-prewarmed' });
+  });
+
+  it('reads an existing OVA', async () => {
+    const ova = await writeOvaFixture(join(dir, 'warm.ova'), { properties: { buildType: 'prewarmed', version: '0.9.1' } });
+    const d = await detectBuildType({ ova });
+    expect(d).toMatchObject({ buildType: 'prewarmed', source: 'ova', version: '0.9.1', versionSource: 'ova' });
+  });
+
+  it('reads a guest marker', async () => {
+    const d = await detectBuildType({ marker: file('marker', 'prewarmed\n') });
+    expect(d).toMatchObject({ buildType: 'prewarmed', source: 'marker' });
+  });
+
+  it('ignores branch refs', async () => {
+    const d = await detectBuildType({ ref: 'refs/heads/main' });
+    expect(d.source).toBe('default');
+  });
+});
+
+describe('precedence', () => {
+  it('input beats dispatch, tag, OVA and marker', async () => {
+    const ova = await writeOvaFixture(join(dir, 'p1.ova'), { properties: { buildType: 'prewarmed' } });
+    const d = await detectBuildType({
+      buildType: 'standard',
+      eventName: 'workflow_dispatch',
+      eventPath: dispatch({ build_type: 'prewarmed' }),
+      ref: 'refs/tags/v1.0.0-prewarmed',
+      ova,
+      marker: file('m1', 'prewarmed\n'),
+    });
+    expect(d.source).toBe('input');
+    expect(d.buildType).toBe('standard');
+    expect(d.version).toBe('1.0.0'); // the tag still names the version
+  });
+
+  it('dispatch beats tag', async () => {
+    const d = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'standard' }), ref: 'refs/tags/v1.0.0-prewarmed' });
+    expect(d).toMatchObject({ source: 'dispatch', buildType: 'standard', version: '1.0.0', versionSource: 'tag' });
+  });
+
+  it('a dispatch with build_type auto defers to the next rule', async () => {
+    const d = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'auto' }), marker: file('m2', 'prewarmed') });
+    expect(d.source).toBe('marker');
+  });
+
+  it('tag beats OVA, OVA beats marker', async () => {
+    const ova = await writeOvaFixture(join(dir, 'p2.ova'), { properties: { buildType: 'standard' } });
+    expect((await detectBuildType({ ref: 'refs/tags/v2.0.0-prewarmed', ova })).source).toBe('tag');
+    expect(await detectBuildType({ ova, marker: file('m3', 'prewarmed\n') })).toMatchObject({ source: 'ova', buildType: 'standard' });
+  });
+
+  it('the version input overrides event and tag versions', async () => {
+    const d = await detectBuildType({ version: '9.9.9', eventName: 'workflow_dispatch', eventPath: dispatch({ version: '1.0.0' }), ref: 'refs/tags/v2.0.0' });
+    expect(d).toMatchObject({ version: '9.9.9', versionSource: 'input', source: 'tag', buildType: 'standard' });
+  });
+
+  it('an unmatched tag is fine when a later rule decides', async () => {
+    const d = await detectBuildType({ ref: 'refs/tags/nightly', marker: file('m4', 'standard\n') });
+    expect(d.source).toBe('marker');
+  });
+});
+
+describe('bad input names the input and the fix', () => {
+  it('an unknown build type', () => {
+    expect(() => readDetectOptions(inputsFrom({ 'build-type': 'warm' }), {})).toThrow(/build-type: 'warm' is not one of standard, prewarmed, auto/);
+  });
+
+  it('a version that is not semver', () => {
+    expect(() => readDetectOptions(inputsFrom({ version: '1.2' }), {})).toThrow(/version: '1.2' is not a semantic version/);
+  });
+
+  it('a dispatch version that is not semver', async () => {
+    const e = await inputError(detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ version: 'latest' }) }));
+    expect(e.input).toBe('inputs.version');
+  });
+
+  it('an unknown dispatch build type', async () => {
+    const e = await inputError(detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'fast' }) }));
+    expect(e.message).toMatch(/inputs.build_type: the workflow_dispatch input build_type is 'fast'/);
+  });
+
+  it('a tag that matches neither pattern when nothing else decides', async () => {
+    const e = await inputError(detectBuildType({ ref: 'refs/tags/nightly' }));
+    expect(e.input).toBe('ref');
+    expect(e.fix).toMatch(/v1.4.0-prewarmed/);
+  });
+
+  it('a dispatch payload that is not JSON', async () => {
+    const e = await inputError(detectBuildType({ eventName: 'workflow_dispatch', eventPath: file('bad.json', '{not json') }));
+    expect(e.message).toMatch(/event-path: .* is not JSON/);
+  });
+
+  it('a missing OVA', async () => {
+    const e = await inputError(detectBuildType({ ova: join(dir, 'nope.ova') }));
+    expect(e.message).toMatch(/ova: .*nope.ova does not exist/);
+  });
+
+  it('an OVA that is not a tar', async () => {
+    const e = await inputError(detectBuildType({ ova: file('text.ova', 'hello, I am not a tar archive\n'.repeat(40)) }));
+    expect(e.message).toMatch(/ova: .*(not a tar|no OVF)/);
+  });
+
+  it('an OVA with no OVF', async () => {
+    const ova = await writeOvaFixture(join(dir, 'noovf.ova'), { noOvf: true });
+    const e = await inputError(detectBuildType({ ova }));
+    expect(e.message).toMatch(/ova: .*first entry is 'disk1.vmdk'/);
+  });
+
+  it('an OVA whose disk comes before the descriptor', async () => {
+    const ova = await writeOvaFixture(join(dir, 'diskfirst.ova'), { diskFirst: true });
+    await expect(detectBuildType({ ova })).rejects.toThrow(/OVF descriptor \(\*\.ovf\) must come first/);
+  });
+
+  it('an OVA without the buildType property', async () => {
+    const ova = await writeOvaFixture(join(dir, 'noprop.ova'), { properties: { version: '1.0.0' } });
+    const e = await inputError(detectBuildType({ ova }));
+    expect(e.message).toMatch(/no ProductSection property 'buildType'/);
+  });
+
+  it('an OVA with an unknown build type', async () => {
+    const ova = await writeOvaFixture(join(dir, 'weird.ova'), { properties: { buildType: 'lukewarm' } });
+    await expect(detectBuildType({ ova })).rejects.toThrow(/buildType='lukewarm'/);
+  });
+
+  it('an OVA descriptor that is not XML', async () => {
+    const ova = await writeOvaFixture(join(dir, 'badxml.ova'), { ovfText: '<Envelope><VirtualSystem>' });
+    await expect(detectBuildType({ ova })).rejects.toThrow(/ova: .*not well-formed XML/);
+  });
+
+  it('a marker with an unknown word', async () => {
+    const e = await inputError(detectBuildType({ marker: file('m5', 'hot\n') }));
+    expect(e.message).toMatch(/marker: .* says 'hot', which is not a build type/);
+  });
+
+  it('a missing marker', async () => {
+    const e = await inputError(detectBuildType({ marker: join(dir, 'missing-marker') }));
+    expect(e.message).toMatch(/marker: cannot read .*ENOENT/);
+  });
+});
