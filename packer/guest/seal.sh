@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# seal.sh: clone hygiene, run as the last step before an appliance image is
+# shut down for packaging (standard build, and again after the warm stage).
+#
+# Every clone must get its own identity on first boot:
+#   - /etc/machine-id emptied (systemd makes a new one on first boot),
+#     /var/lib/dbus/machine-id pointed at it
+#   - SSH host keys removed (hedgehog-lab-hostkeys.service makes new ones)
+#   - cloud-init state and logs removed (it runs again as on a new instance)
+#   - build-time authorized keys removed (--remove-authorized-keys USER)
+#   - DHCP leases, random seed, journal, apt caches and shell history removed
+#   - free space trimmed (fstrim), so that the exported disk stays small
+#
+# Usage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--no-trim] [--keep-logs]
+#   --root DIR                      seal the tree at DIR instead of / (image builds, tests)
+#   --remove-authorized-keys USER   delete USER's ~/.ssh/authorized_keys (repeatable)
+#   --no-trim                       skip fstrim (always skipped with --root)
+#   --keep-logs                     keep /var/log and the journal
+# Exit codes: 0 sealed, 1 a step failed, 2 usage error.
+set -euo pipefail
+
+root=""
+trim=1
+keep_logs=0
+remove_keys_for=()
+
+usage_error() {
+  printf 'seal.sh: %s\nUsage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--no-trim] [--keep-logs]\n' "$*" >&2
+  exit 2
+}
+
+while (($#)); do
+  case "$1" in
+    --root) [[ $# -ge 2 ]] || usage_error "--root needs a directory"; root="$2"; shift ;;
+    --remove-authorized-keys) [[ $# -ge 2 ]] || usage_error "--remove-authorized-keys needs a user name"; remove_keys_for+=("$2"); shift ;;
+    --no-trim) trim=0 ;;
+    --keep-logs) keep_logs=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) usage_error "unknown argument: $1" ;;
+  esac
+  shift
+done
+if [[ -n $root ]]; then
+  [[ -d $root ]] || usage_error "--root: '$root' is not a directory"
+  root="$(cd "$root" && pwd)"
+  [[ $root != / ]] || root=""
+fi
+
+say() { printf 'seal: %s\n' "$*" >&2; }
+
+# Home directory of USER from the tree's passwd.
+home_of() {
+  local user="$1"
+  awk -F: -v u="$user" '$1 == u { print $6; found = 1 } END { exit !found }' "$root/etc/passwd"
+}
+
+for user in "${remove_keys_for[@]}"; do
+  home="$(home_of "$user")" || usage_error "--remove-authorized-keys: no user '$user' in $root/etc/passwd"
+  rm -f "$root$home/.ssh/authorized_keys" "$root$home/.ssh/authorized_keys2"
+  say "removed authorized keys of $user"
+done
+
+# machine-id: empty file, not absent (absent makes some tools fail; empty
+# tells systemd "first boot": it generates and commits a new id).
+if [[ -e $root/etc/machine-id ]]; then
+  : >"$root/etc/machine-id"
+fi
+if [[ -d $root/var/lib/dbus ]]; then
+  rm -f "$root/var/lib/dbus/machine-id"
+  ln -s /etc/machine-id "$root/var/lib/dbus/machine-id"
+fi
+say "machine-id emptied"
+
+rm -f "$root"/etc/ssh/ssh_host_*_key "$root"/etc/ssh/ssh_host_*_key.pub
+say "SSH host keys removed (regenerated on first boot)"
+
+rm -rf "$root"/var/lib/cloud/instances "$root"/var/lib/cloud/instance \
+  "$root"/var/lib/cloud/data "$root"/var/lib/cloud/sem
+rm -f "$root"/var/log/cloud-init.log "$root"/var/log/cloud-init-output.log
+say "cloud-init state cleaned"
+
+rm -f "$root"/var/lib/dhcp/*.leases "$root"/var/lib/NetworkManager/*.lease \
+  "$root"/var/lib/systemd/network/*.lease 2>/dev/null || true
+rm -f "$root/var/lib/systemd/random-seed"
+rm -f "$root"/root/.bash_history "$root"/home/*/.bash_history
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin
+rm -rf "$root"/tmp/* "$root"/var/tmp/*
+
+if ((keep_logs == 0)); then
+  rm -rf "$root"/var/log/journal/*
+  find "$root/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete 2>/dev/null || true
+  # Keep the files (services expect them), drop their content; keep the
+  # orchestrator's own log: it tells how the lab was initialized.
+  find "$root/var/log" -type f ! -name 'hedgehog-lab.log' -exec truncate -s 0 {} + 2>/dev/null || true
+  say "logs cleared"
+fi
+
+if ((trim)) && [[ -z $root ]]; then
+  sync
+  if command -v fstrim >/dev/null; then
+    fstrim --all --verbose >&2 || say "fstrim failed (is discard enabled on the virtual disk?)"
+  fi
+fi
+sync
+say "sealed${root:+ $root}"
