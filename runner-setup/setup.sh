@@ -1,0 +1,1144 @@
+#!/usr/bin/env bash
+# labforge runner-setup: turn a bare KVM host into one or many GitHub Actions runners that can
+# build labforge appliances (Packer + QEMU/KVM).
+#
+# Every file it writes goes under --root (default /), and every system command it runs can be
+# replaced through an environment variable (SYSTEMCTL, UDEVADM, APT_GET, ...), so that the tests
+# run this very script end to end against a temporary root. See --help and docs/RUNNER_SETUP.md.
+set -euo pipefail
+
+readonly SCRIPT_NAME=setup.sh
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+
+# --- defaults -------------------------------------------------------------------------------------
+
+readonly DEFAULT_RUNNER_VERSION=2.330.0
+# GitHub refuses registrations from runners older than this.
+readonly MIN_RUNNER_VERSION=2.329.0
+# SHA-256 of the official actions-runner-linux-x64-<version>.tar.gz release assets (as published on
+# the release page and in GitHub's "New self-hosted runner" instructions).
+declare -A RUNNER_SHA256_X64=(
+  [2.329.0]=194f1e1e4bd02f80b7e9633fc546084d8d4e19f3928a324d512ea53430102e1d
+  [2.330.0]=af5c33fa94f3cc33b8e97937939136a6b04197e6dadfcfb3b6e33ae1bf41e79a
+)
+readonly PACKAGES=(qemu-system-x86 qemu-utils packer genisoimage openssh-client zstd jq git curl ca-certificates)
+readonly BASE_LABELS=self-hosted,linux,x64,kvm,packer
+readonly UDEV_RULE_PATH=/etc/udev/rules.d/99-labforge-kvm.rules
+readonly NESTED_CONF_PATH=/etc/modprobe.d/labforge-kvm-nested.conf
+readonly STATE_DIR=/etc/labforge-runner
+readonly RUNNER_PATH_VALUE=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+readonly HASHICORP_GPG_URL=https://apt.releases.hashicorp.com/gpg
+readonly HASHICORP_KEYRING=/usr/share/keyrings/hashicorp-archive-keyring.gpg
+readonly HASHICORP_LIST=/etc/apt/sources.list.d/hashicorp.list
+
+# Seed requirements per concurrent build (warn below) and the hard minimum for one build (fail below).
+readonly REC_CORES=16 REC_MEM_GB=32 REC_DISK_GB=500
+readonly MIN_CORES=2 MIN_MEM_GB=8 MIN_DISK_GB=40
+
+# Injectable commands (tests point these at test doubles) and preflight inputs.
+SYSTEMCTL=${SYSTEMCTL:-systemctl}
+UDEVADM=${UDEVADM:-udevadm}
+APT_GET=${APT_GET:-apt-get}
+DPKG_QUERY=${DPKG_QUERY:-dpkg-query}
+CURL=${CURL:-curl}
+GPG=${GPG:-gpg}
+PACKER=${PACKER:-packer}
+MODPROBE=${MODPROBE:-modprobe}
+USERADD=${USERADD:-useradd}
+USERMOD=${USERMOD:-usermod}
+USERDEL=${USERDEL:-userdel}
+GROUPADD=${GROUPADD:-groupadd}
+GROUPDEL=${GROUPDEL:-groupdel}
+SETPRIV=${SETPRIV:-setpriv}
+CPUINFO_PATH=${CPUINFO_PATH:-/proc/cpuinfo}
+MEMINFO_PATH=${MEMINFO_PATH:-/proc/meminfo}
+KVM_DEVICE=${KVM_DEVICE:-/dev/kvm}
+NESTED_PARAM_PATH=${NESTED_PARAM_PATH:-}
+OS_RELEASE_PATH=${OS_RELEASE_PATH:-/etc/os-release}
+UDEV_CONTROL_PATH=${UDEV_CONTROL_PATH:-/run/udev/control}
+HOST_ARCH=${HOST_ARCH:-$(uname -m)}
+
+# --- options ----------------------------------------------------------------------------------------
+
+COMMAND=install
+ROOT=${LABFORGE_ROOT:-/}
+URL=""
+TOKEN_FILE=""
+TOKEN=""
+RUNNER_NAME=""
+COUNT=1
+EXTRA_LABELS=""
+RUNNER_GROUP=""
+EPHEMERAL=false
+RUNNER_USER=labforge-runner
+RUNNER_VERSION=$DEFAULT_RUNNER_VERSION
+RUNNER_SHA256=""
+RUNNER_TARBALL=""
+BASE_DIR=/opt/labforge-runner
+CACHE_DIR=/var/cache/labforge-runner
+MIN_FREE_GB=50
+PACKER_SOURCE=auto
+ENABLE_NESTED=false
+ALLOW_NO_KVM=false
+SKIP_REGISTER=false
+PURGE=false
+DRY_RUN=false
+
+usage() {
+  cat <<EOF
+Usage: $SCRIPT_NAME [COMMAND] [OPTIONS]
+
+Turn a bare KVM host into one or many GitHub Actions runners that build labforge appliances.
+
+Commands:
+  install        (default) preflight, packages, KVM access, runner users, runners, services
+  preflight      only the host checks; exit 0 = ready (maybe with warnings), 1 = not ready
+  status         show each installed runner's service state; exit 1 if one is not active
+  uninstall      stop, deregister and remove what install added (also: --uninstall)
+
+Registration:
+  --url URL              repository or organization URL (https://github.com/OWNER[/REPO])
+  --token-file FILE      file holding the registration token (or set RUNNER_TOKEN in the
+                         environment). Never pass a token on the command line.
+                         uninstall needs a removal token the same way.
+  --name NAME            runner name (default: short host name); with --count N: NAME-1..NAME-N
+  --count N              N isolated runners on this host (own user, directory, work folder,
+                         caches and service), 1..16 (default 1)
+  --labels a,b           extra labels after $BASE_LABELS
+  --runner-group NAME    runner group (organization runners)
+  --ephemeral            register ephemeral runners (one job each, see docs/RUNNER_SETUP.md)
+  --skip-register        prepare the host only: packages, KVM access, users, directories,
+                         environment and hooks; no download, registration or service
+                         (with uninstall: remove without deregistering)
+
+Runner package:
+  --runner-version V     actions/runner version (default $DEFAULT_RUNNER_VERSION, minimum $MIN_RUNNER_VERSION)
+  --runner-sha256 HEX    expected SHA-256 of the tarball (built in for: ${!RUNNER_SHA256_X64[*]})
+  --runner-tarball PATH  use this tarball instead of downloading it (checksum still verified)
+
+Host:
+  --user NAME            runner user (default labforge-runner; with --count N: NAME-1..NAME-N)
+  --base-dir DIR         runner installations (default /opt/labforge-runner)
+  --cache-dir DIR        persistent Packer caches and downloads (default /var/cache/labforge-runner)
+  --min-free-gb N        job-started hook fails a job when less disk is free (default 50)
+  --packer-source S      auto (HashiCorp's apt repository where reachable, else the distribution),
+                         hashicorp, or distro (default auto)
+  --enable-nested        turn nested virtualization on persistently (modprobe.d) and reload kvm
+  --allow-no-kvm         missing /dev/kvm or CPU flags are warnings, not failures (CI hosts)
+
+Lifecycle:
+  --dry-run              print every action without doing any
+  --purge                with uninstall: also remove the caches
+  --root DIR             prefix for every file written and read (default /, or LABFORGE_ROOT)
+  -h, --help             this help
+
+Exit codes: 0 done, 1 failed (preflight not passed, a step failed), 2 bad input.
+
+Test seams (environment): SYSTEMCTL UDEVADM APT_GET DPKG_QUERY CURL GPG PACKER MODPROBE USERADD
+USERMOD USERDEL GROUPADD GROUPDEL SETPRIV (commands); CPUINFO_PATH MEMINFO_PATH KVM_DEVICE
+NESTED_PARAM_PATH OS_RELEASE_PATH UDEV_CONTROL_PATH HOST_ARCH (preflight inputs).
+EOF
+}
+
+# --- output -----------------------------------------------------------------------------------------
+
+CHANGES=0
+LAST_CHANGED=false
+
+say() { printf '%s\n' "$*"; }
+section() { printf '\n==> %s\n' "$*"; }
+warn() { printf '  warning: %s\n' "$*" >&2; }
+die() { printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
+die_input() {
+  printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2
+  printf 'Run "%s --help" for usage.\n' "$SCRIPT_NAME" >&2
+  exit 2
+}
+unchanged() { say "  = $*"; }
+
+# Record a change that needs no command of its own (the caller did the work, or will not in a dry run).
+changed() {
+  CHANGES=$((CHANGES + 1))
+  if $DRY_RUN; then say "  would: $*"; else say "  + $*"; fi
+}
+
+# act DESCRIPTION COMMAND...: run a command that changes the system (printed, not run, in a dry run).
+act() {
+  local description=$1
+  shift
+  changed "$description"
+  $DRY_RUN && return 0
+  "$@"
+}
+
+# --- paths, users, files ----------------------------------------------------------------------------
+
+# r PATH: the path as seen from this script (under --root).
+r() {
+  if [[ $ROOT == / ]]; then printf '%s' "$1"; else printf '%s%s' "${ROOT%/}" "$1"; fi
+}
+
+# The shadow tools write under --prefix without chrooting.
+prefix_args() {
+  if [[ $ROOT != / ]]; then printf '%s\n' --prefix "${ROOT%/}"; fi
+}
+
+passwd_field() { # USER FIELD
+  awk -F: -v u="$1" -v f="$2" '$1 == u { print $f; found = 1; exit } END { exit !found }' "$(r /etc/passwd)"
+}
+group_field() { # GROUP FIELD
+  awk -F: -v g="$1" -v f="$2" '$1 == g { print $f; found = 1; exit } END { exit !found }' "$(r /etc/group)"
+}
+user_exists() { passwd_field "$1" 1 >/dev/null 2>&1; }
+group_exists() { group_field "$1" 1 >/dev/null 2>&1; }
+user_in_group() { # USER GROUP
+  local members
+  members=$(group_field "$2" 4 2>/dev/null) || return 1
+  [[ ",$members," == *",$1,"* ]]
+}
+# Supplementary group ids of USER (comma separated, possibly empty).
+user_groups() {
+  awk -F: -v u="$1" '{ n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == u) { printf "%s%s", sep, $3; sep = "," } }' "$(r /etc/group)"
+}
+uid_of() { if [[ $1 == root ]]; then echo 0; else passwd_field "$1" 3; fi; }
+gid_of() { if [[ $1 == root ]]; then echo 0; else group_field "$1" 3; fi; }
+
+# as_user USER COMMAND...: run a command as USER (ids from the --root user database, so it works
+# for users that exist only in a test root). The caller's environment is kept: pass secrets as
+# environment variables of this call, never as arguments.
+as_user() {
+  local user=$1 uid gid groups home
+  shift
+  uid=$(passwd_field "$user" 3) || die "user $user does not exist"
+  gid=$(passwd_field "$user" 4)
+  home=$(passwd_field "$user" 6)
+  groups=$(user_groups "$user")
+  local group_args=(--clear-groups)
+  [[ -n $groups ]] && group_args=(--groups "$groups")
+  HOME=$home USER=$user LOGNAME=$user "$SETPRIV" --reuid "$uid" --regid "$gid" "${group_args[@]}" -- "$@"
+}
+
+# put_file PATH MODE OWNER GROUP < CONTENT: install a file (under --root) if its content, mode or
+# owner differ. Sets LAST_CHANGED.
+put_file() {
+  local path=$1 mode=$2 owner=$3 group=$4 dest tmp uid="" gid=""
+  dest=$(r "$path")
+  tmp=$(mktemp "$WORK_TMP/file.XXXXXX")
+  cat >"$tmp"
+  uid=$(uid_of "$owner" 2>/dev/null) || uid=""
+  gid=$(gid_of "$group" 2>/dev/null) || gid=""
+  LAST_CHANGED=false
+  if [[ -f $dest && -n $uid && -n $gid ]] && cmp -s "$tmp" "$dest" &&
+    [[ $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+    unchanged "$path"
+    return 0
+  fi
+  LAST_CHANGED=true
+  local verb=write
+  [[ -e $dest ]] && verb=update
+  changed "$verb $path ($mode $owner:$group)"
+  $DRY_RUN && return 0
+  mkdir -p "$(dirname "$dest")"
+  chmod "$mode" "$tmp"
+  chown "$uid:$gid" "$tmp"
+  mv -f "$tmp" "$dest"
+}
+
+# ensure_dir PATH MODE OWNER GROUP
+ensure_dir() {
+  local path=$1 mode=$2 owner=$3 group=$4 dest uid="" gid=""
+  dest=$(r "$path")
+  uid=$(uid_of "$owner" 2>/dev/null) || uid=""
+  gid=$(gid_of "$group" 2>/dev/null) || gid=""
+  if [[ -d $dest && -n $uid && -n $gid && $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+    return 0
+  fi
+  changed "directory $path ($mode $owner:$group)"
+  $DRY_RUN && return 0
+  mkdir -p "$dest"
+  chmod "$mode" "$dest"
+  chown "$uid:$gid" "$dest"
+}
+
+# remove_path PATH: remove a file or directory tree under --root if present.
+remove_path() {
+  local dest
+  dest=$(r "$1")
+  [[ -e $dest || -L $dest ]] || return 0
+  act "remove $1" rm -rf -- "$dest"
+}
+
+# Host-level state (what this script created, so uninstall removes exactly that).
+host_state_get() { # KEY
+  local file
+  file=$(r "$STATE_DIR/host.conf")
+  [[ -f $file ]] || return 1
+  awk -F= -v k="$1" '$1 == k { sub(/^[^=]*=/, ""); print; found = 1 } END { exit !found }' "$file"
+}
+HOST_STATE_LINES=()
+host_state_set() { HOST_STATE_LINES+=("$1=$2"); }
+# Keep what earlier runs recorded (e.g. the nested config of a run with --enable-nested).
+host_state_load() {
+  local key value
+  for key in kvm_group_created nested_conf udev_rule kvm_device_original; do
+    value=$(host_state_get "$key" 2>/dev/null) && host_state_set "$key" "$value"
+  done
+  return 0
+}
+
+# Per-runner manifest: key=value lines, read without evaluating anything.
+manifest_get() { # FILE KEY
+  awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print; found = 1 } END { exit !found }' "$1"
+}
+installed_manifests() {
+  local dir
+  dir=$(r "$STATE_DIR/runners")
+  [[ -d $dir ]] || return 0
+  find "$dir" -maxdepth 1 -name '*.conf' -type f | sort
+}
+
+# --- input validation ---------------------------------------------------------------------------
+
+need_value() { [[ $# -ge 2 && -n $2 ]] || die_input "$1: missing value"; }
+
+parse_args() {
+  if [[ $# -gt 0 && $1 != -* ]]; then
+    case $1 in
+      install | preflight | status | uninstall) COMMAND=$1 ;;
+      *) die_input "unknown command '$1' (use install, preflight, status or uninstall)" ;;
+    esac
+    shift
+  fi
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      -h | --help) usage; exit 0 ;;
+      --url) need_value "$@"; URL=$2; shift ;;
+      --token-file) need_value "$@"; TOKEN_FILE=$2; shift ;;
+      --token | --token=*) die_input "--token: a token on the command line is visible to every user of this host (ps, /proc); put it in RUNNER_TOKEN or a file given with --token-file" ;;
+      --name) need_value "$@"; RUNNER_NAME=$2; shift ;;
+      --count) need_value "$@"; COUNT=$2; shift ;;
+      --labels) need_value "$@"; EXTRA_LABELS=$2; shift ;;
+      --runner-group) need_value "$@"; RUNNER_GROUP=$2; shift ;;
+      --ephemeral) EPHEMERAL=true ;;
+      --user) need_value "$@"; RUNNER_USER=$2; shift ;;
+      --runner-version) need_value "$@"; RUNNER_VERSION=$2; shift ;;
+      --runner-sha256) need_value "$@"; RUNNER_SHA256=$2; shift ;;
+      --runner-tarball) need_value "$@"; RUNNER_TARBALL=$2; shift ;;
+      --base-dir) need_value "$@"; BASE_DIR=$2; shift ;;
+      --cache-dir) need_value "$@"; CACHE_DIR=$2; shift ;;
+      --min-free-gb) need_value "$@"; MIN_FREE_GB=$2; shift ;;
+      --packer-source) need_value "$@"; PACKER_SOURCE=$2; shift ;;
+      --enable-nested) ENABLE_NESTED=true ;;
+      --allow-no-kvm) ALLOW_NO_KVM=true ;;
+      --skip-register) SKIP_REGISTER=true ;;
+      --uninstall) COMMAND=uninstall ;;
+      --purge) PURGE=true ;;
+      --dry-run) DRY_RUN=true ;;
+      --root) need_value "$@"; ROOT=$2; shift ;;
+      *) die_input "unknown option '$1'" ;;
+    esac
+    shift
+  done
+}
+
+version_at_least() { # HAVE WANT
+  [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1) == "$2" ]]
+}
+
+validate_common() {
+  [[ $ROOT == /* ]] || die_input "--root: '$ROOT' is not an absolute path (give an absolute directory)"
+  [[ -d $ROOT ]] || die_input "--root: '$ROOT' does not exist (create it or use /)"
+  local opt value
+  for opt in base-dir cache-dir; do
+    if [[ $opt == base-dir ]]; then value=$BASE_DIR; else value=$CACHE_DIR; fi
+    [[ $value == /* && $value != / && $value != *..* ]] ||
+      die_input "--$opt: '$value' must be an absolute directory other than / without '..'"
+  done
+  [[ $RUNNER_USER =~ ^[a-z_][a-z0-9_-]{0,28}$ ]] ||
+    die_input "--user: '$RUNNER_USER' is not a valid user name (lower case letters, digits, '-', '_'; at most 29 characters)"
+}
+
+validate_install() {
+  if ! [[ $COUNT =~ ^[0-9]+$ ]] || ((10#$COUNT < 1 || 10#$COUNT > 16)); then
+    die_input "--count: '$COUNT' is not a number from 1 to 16"
+  fi
+  COUNT=$((10#$COUNT))
+  if [[ -z $RUNNER_NAME ]]; then
+    RUNNER_NAME=$(hostname -s 2>/dev/null || hostname)
+  fi
+  [[ $RUNNER_NAME =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$ ]] ||
+    die_input "--name: '$RUNNER_NAME' is not a valid runner name (letters, digits, '.', '_', '-'; at most 61 characters)"
+  if [[ -n $EXTRA_LABELS ]]; then
+    [[ $EXTRA_LABELS =~ ^[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$ ]] ||
+      die_input "--labels: '$EXTRA_LABELS' must be a comma-separated list of labels (letters, digits, '.', '_', '-')"
+  fi
+  [[ $MIN_FREE_GB =~ ^[0-9]+$ ]] || die_input "--min-free-gb: '$MIN_FREE_GB' is not a whole number of GB"
+  case $PACKER_SOURCE in
+    auto | hashicorp | distro) ;;
+    *) die_input "--packer-source: '$PACKER_SOURCE' is not one of auto, hashicorp, distro" ;;
+  esac
+  [[ $RUNNER_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die_input "--runner-version: '$RUNNER_VERSION' is not a version like $DEFAULT_RUNNER_VERSION"
+  version_at_least "$RUNNER_VERSION" "$MIN_RUNNER_VERSION" ||
+    die_input "--runner-version: $RUNNER_VERSION is too old; GitHub only registers runners >= $MIN_RUNNER_VERSION"
+  if [[ -n $RUNNER_SHA256 ]]; then
+    RUNNER_SHA256=${RUNNER_SHA256,,}
+    [[ $RUNNER_SHA256 =~ ^[0-9a-f]{64}$ ]] || die_input "--runner-sha256: not a SHA-256 (64 hex digits)"
+  fi
+  if ! $SKIP_REGISTER; then
+    [[ -n $URL ]] || die_input "--url: missing (https://github.com/OWNER/REPO or https://github.com/ORG; or use --skip-register)"
+    [[ $URL =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?/?$ ]] ||
+      die_input "--url: '$URL' is not https://HOST/OWNER or https://HOST/OWNER/REPO"
+    if [[ -z $RUNNER_SHA256 && -z ${RUNNER_SHA256_X64[$RUNNER_VERSION]:-} ]]; then
+      die_input "--runner-sha256: no built-in checksum for runner $RUNNER_VERSION; give the SHA-256 from the release page"
+    fi
+    [[ -n $RUNNER_SHA256 ]] || RUNNER_SHA256=${RUNNER_SHA256_X64[$RUNNER_VERSION]}
+    if [[ -n $RUNNER_TARBALL ]]; then
+      [[ -f $RUNNER_TARBALL && -r $RUNNER_TARBALL ]] ||
+        die_input "--runner-tarball: cannot read '$RUNNER_TARBALL' (give the path of actions-runner-linux-x64-$RUNNER_VERSION.tar.gz)"
+      local actual
+      actual=$(sha256sum "$RUNNER_TARBALL" | cut -d' ' -f1)
+      [[ $actual == "$RUNNER_SHA256" ]] ||
+        die_input "--runner-tarball: SHA-256 mismatch for $RUNNER_TARBALL: expected $RUNNER_SHA256, got $actual (refusing to install it; download it again from https://github.com/actions/runner/releases)"
+    fi
+    read_token
+  fi
+}
+
+# The registration (or removal) token: from a file or RUNNER_TOKEN; never from argv, never printed.
+read_token() {
+  if [[ -n $TOKEN_FILE ]]; then
+    [[ -f $TOKEN_FILE && -r $TOKEN_FILE ]] || die_input "--token-file: cannot read '$TOKEN_FILE'"
+    if [[ $(stat -c '%a' "$TOKEN_FILE") =~ [0-7][0-7][1-7]$ ]]; then
+      warn "--token-file: $TOKEN_FILE is readable by other users (chmod 600 it)"
+    fi
+    TOKEN=$(tr -d ' \t\r\n' <"$TOKEN_FILE")
+  else
+    TOKEN=${RUNNER_TOKEN:-}
+  fi
+  unset RUNNER_TOKEN
+  [[ -n $TOKEN ]] ||
+    die_input "registration token missing: set RUNNER_TOKEN or pass --token-file FILE (token from Settings > Actions > Runners > New self-hosted runner, or POST /repos/OWNER/REPO/actions/runners/registration-token); or use --skip-register"
+  [[ $TOKEN =~ ^[^[:space:]]+$ ]] || die_input "registration token: contains white space (check the token file)"
+}
+
+# --- runner layout ------------------------------------------------------------------------------------
+
+runner_name() { if ((COUNT == 1)); then echo "$RUNNER_NAME"; else echo "$RUNNER_NAME-$1"; fi; }
+runner_user() { if ((COUNT == 1)); then echo "$RUNNER_USER"; else echo "$RUNNER_USER-$1"; fi; }
+runner_dir() { echo "$BASE_DIR/$1"; }
+runner_cache() { echo "$CACHE_DIR/$1"; }
+runner_unit() { echo "labforge-runner-$1.service"; }
+runner_labels() {
+  if [[ -n $EXTRA_LABELS ]]; then echo "$BASE_LABELS,$EXTRA_LABELS"; else echo "$BASE_LABELS"; fi
+}
+
+# --- preflight ----------------------------------------------------------------------------------------
+
+PF_FAILS=0
+PF_WARNS=0
+CPU_VENDOR=""
+
+# os_release_value KEY: a value from os-release (parsed, not sourced).
+os_release_value() {
+  [[ -r $OS_RELEASE_PATH ]] || return 0
+  awk -v k="$1" 'index($0, k "=") == 1 { v = substr($0, length(k) + 2); gsub(/^["\047]|["\047]$/, "", v); print v; exit }' "$OS_RELEASE_PATH"
+}
+
+pf_ok() { printf '  [ok]   %s\n' "$*"; }
+pf_warn() { PF_WARNS=$((PF_WARNS + 1)); printf '  [warn] %s\n' "$*"; }
+pf_fail() { PF_FAILS=$((PF_FAILS + 1)); printf '  [FAIL] %s\n' "$*"; }
+pf_kvm_problem() { if $ALLOW_NO_KVM; then pf_warn "$* (allowed by --allow-no-kvm)"; else pf_fail "$*"; fi; }
+
+# Nearest existing ancestor of PATH (for df before the directory exists).
+existing_ancestor() {
+  local p=$1
+  while [[ ! -e $p ]]; do p=$(dirname "$p"); done
+  printf '%s' "$p"
+}
+
+preflight() {
+  section "preflight"
+  local id version pretty
+  id=$(os_release_value ID)
+  version=$(os_release_value VERSION_ID)
+  pretty=$(os_release_value PRETTY_NAME)
+  [[ -n $pretty ]] || pretty="$id $version"
+  case "$id:$version" in
+    ubuntu:22.04 | ubuntu:24.04 | debian:12) pf_ok "os: $pretty" ;;
+    *) pf_fail "os: '${pretty:-unknown}' is not supported (Ubuntu 22.04, Ubuntu 24.04 or Debian 12)" ;;
+  esac
+
+  if [[ $HOST_ARCH == x86_64 ]]; then
+    pf_ok "architecture: x86_64"
+  else
+    pf_fail "architecture: $HOST_ARCH (labforge builds x86-64 appliances; KVM acceleration needs an x86-64 host)"
+  fi
+
+  local flags="" cores=0
+  if [[ -r $CPUINFO_PATH ]]; then
+    flags=$(grep -m1 '^flags' "$CPUINFO_PATH" || true)
+    cores=$(grep -c '^processor' "$CPUINFO_PATH" || true)
+  fi
+  if [[ " $flags " == *" vmx "* ]]; then
+    CPU_VENDOR=intel
+    pf_ok "cpu virtualization: vmx (Intel VT-x)"
+  elif [[ " $flags " == *" svm "* ]]; then
+    CPU_VENDOR=amd
+    pf_ok "cpu virtualization: svm (AMD-V)"
+  else
+    pf_kvm_problem "cpu virtualization: no vmx/svm flag in $CPUINFO_PATH (enable VT-x/AMD-V in the firmware, or nested virtualization on the hypervisor of this VM); Packer would fall back to slow software emulation"
+  fi
+
+  if [[ -c $KVM_DEVICE ]]; then
+    pf_ok "kvm device: $KVM_DEVICE"
+  elif [[ -e $KVM_DEVICE ]]; then
+    pf_kvm_problem "kvm device: $KVM_DEVICE exists but is not a character device"
+  else
+    pf_kvm_problem "kvm device: $KVM_DEVICE missing (load kvm_intel or kvm_amd: modprobe kvm_intel)"
+  fi
+
+  local nested_path=$NESTED_PARAM_PATH module=""
+  case $CPU_VENDOR in
+    intel) module=kvm_intel ;;
+    amd) module=kvm_amd ;;
+  esac
+  if [[ -z $nested_path && -n $module ]]; then nested_path=/sys/module/$module/parameters/nested; fi
+  if [[ -z $nested_path ]]; then
+    pf_warn "nested virtualization: unknown (no vmx/svm CPU); pre-warmed builds need it"
+  elif [[ -r $nested_path ]]; then
+    local nested
+    nested=$(tr -d '[:space:]' <"$nested_path")
+    if [[ $nested == Y || $nested == 1 ]]; then
+      pf_ok "nested virtualization: enabled ($nested_path)"
+    else
+      pf_warn "nested virtualization: disabled ($nested_path = $nested); pre-warmed builds run the lab's VMs inside the build VM: rerun with --enable-nested"
+    fi
+  else
+    pf_warn "nested virtualization: $nested_path missing (${module:-kvm} module not loaded); pre-warmed builds need it: rerun with --enable-nested"
+  fi
+
+  local rec_cores=$((REC_CORES * COUNT))
+  if ((cores < MIN_CORES)); then
+    pf_fail "cores: $cores (a build needs at least $MIN_CORES)"
+  elif ((cores < rec_cores)); then
+    pf_warn "cores: $cores (recommended $rec_cores for $COUNT concurrent build(s))"
+  else
+    pf_ok "cores: $cores"
+  fi
+
+  local mem_kb=0 mem_gb rec_mem=$((REC_MEM_GB * COUNT))
+  [[ -r $MEMINFO_PATH ]] && mem_kb=$(awk '/^MemTotal:/ { print $2 }' "$MEMINFO_PATH")
+  mem_gb=$(((${mem_kb:-0} + 524288) / 1048576))
+  if ((mem_gb < MIN_MEM_GB)); then
+    pf_fail "memory: ${mem_gb} GB (a build needs at least $MIN_MEM_GB GB)"
+  elif ((mem_gb < rec_mem)); then
+    pf_warn "memory: ${mem_gb} GB (recommended $rec_mem GB for $COUNT concurrent build(s))"
+  else
+    pf_ok "memory: ${mem_gb} GB"
+  fi
+
+  local dir free_kb free_gb rec_disk=$((REC_DISK_GB * COUNT)) seen=""
+  for dir in "$BASE_DIR" "$CACHE_DIR"; do
+    local at
+    at=$(existing_ancestor "$(r "$dir")")
+    local fs
+    fs=$(df -P "$at" | awk 'NR == 2 { print $1 " " $6 }')
+    [[ " $seen " == *" $fs "* ]] && continue
+    seen="$seen $fs"
+    free_kb=$(df -Pk "$at" | awk 'NR == 2 { print $4 }')
+    free_gb=$((free_kb / 1048576))
+    if ((free_gb < MIN_DISK_GB)); then
+      pf_fail "free disk for $dir: ${free_gb} GB (a build needs at least $MIN_DISK_GB GB)"
+    elif ((free_gb < rec_disk)); then
+      pf_warn "free disk for $dir: ${free_gb} GB (recommended $rec_disk GB for $COUNT concurrent build(s))"
+    else
+      pf_ok "free disk for $dir: ${free_gb} GB"
+    fi
+  done
+
+  if ((PF_FAILS > 0)); then
+    say "  verdict: NOT READY ($PF_FAILS failure(s), $PF_WARNS warning(s))"
+    return 1
+  fi
+  say "  verdict: READY ($PF_WARNS warning(s))"
+}
+
+# --- packages ---------------------------------------------------------------------------------------
+
+dpkg_installed() {
+  local args=()
+  [[ $ROOT != / ]] && args=(--admindir "$(r /var/lib/dpkg)")
+  # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+  [[ $("$DPKG_QUERY" "${args[@]}" -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+os_codename() { os_release_value VERSION_CODENAME; }
+
+hashicorp_repository() {
+  local key
+  key=$(mktemp "$WORK_TMP/hashicorp.XXXXXX")
+  if ! "$CURL" -fsSL --max-time 10 -o "$key" "$HASHICORP_GPG_URL" 2>/dev/null; then
+    return 1
+  fi
+  local codename
+  codename=$(os_codename)
+  [[ -n $codename ]] || return 1
+  if ! $DRY_RUN; then
+    mkdir -p "$(dirname "$(r "$HASHICORP_KEYRING")")"
+    "$GPG" --batch --yes --dearmor -o "$(r "$HASHICORP_KEYRING")" "$key"
+  fi
+  changed "HashiCorp signing key $HASHICORP_KEYRING"
+  printf 'deb [arch=amd64 signed-by=%s] https://apt.releases.hashicorp.com %s main\n' "$HASHICORP_KEYRING" "$codename" |
+    put_file "$HASHICORP_LIST" 644 root root
+}
+
+install_packages() {
+  section "packages"
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do dpkg_installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]} == 0)); then
+    unchanged "all ${#PACKAGES[@]} packages installed (${PACKAGES[*]})"
+  else
+    local packer_from=""
+    if [[ " ${missing[*]} " == *" packer "* ]]; then
+      case $PACKER_SOURCE in
+        distro) packer_from="distribution package (--packer-source distro)" ;;
+        hashicorp | auto)
+          if hashicorp_repository; then
+            packer_from="HashiCorp apt repository"
+          elif [[ $PACKER_SOURCE == hashicorp ]]; then
+            die "packages: $HASHICORP_GPG_URL is not reachable (use --packer-source distro, or allow access to apt.releases.hashicorp.com)"
+          else
+            packer_from="distribution package (apt.releases.hashicorp.com not reachable)"
+          fi
+          ;;
+      esac
+      say "  packer source: $packer_from"
+    fi
+    act "apt-get update" env DEBIAN_FRONTEND=noninteractive "$APT_GET" update -q ||
+      die "packages: apt-get update failed (check /etc/apt/sources.list and the network)"
+    act "apt-get install ${missing[*]}" env DEBIAN_FRONTEND=noninteractive "$APT_GET" install -y -q --no-install-recommends "${missing[@]}" ||
+      die "packages: apt-get install ${missing[*]} failed (packer is not in every distribution release: try --packer-source hashicorp)"
+  fi
+  if $DRY_RUN && [[ " ${missing[*]} " == *" packer "* ]]; then
+    say "  packer: (not installed yet)"
+  else
+    local pv
+    pv=$("$PACKER" version 2>/dev/null | head -n1) || pv="not runnable"
+    say "  packer: ${pv:-unknown}"
+  fi
+}
+
+# --- nested virtualization -------------------------------------------------------------------------
+
+enable_nested() {
+  $ENABLE_NESTED || return 0
+  section "nested virtualization"
+  local module
+  case $CPU_VENDOR in
+    intel) module=kvm_intel ;;
+    amd) module=kvm_amd ;;
+    *) warn "--enable-nested: no vmx/svm CPU flag, nothing to enable"; return 0 ;;
+  esac
+  printf '# Installed by labforge runner-setup: nested virtualization for pre-warmed builds.\noptions %s nested=1\n' "$module" |
+    put_file "$NESTED_CONF_PATH" 644 root root
+  host_state_set nested_conf "$NESTED_CONF_PATH"
+  if $LAST_CHANGED && ! $DRY_RUN; then
+    if "$MODPROBE" -r "$module" 2>/dev/null && "$MODPROBE" "$module"; then
+      say "  reloaded $module with nested=1"
+    else
+      warn "$module is in use (running VMs?): nested virtualization is enabled from the next reboot or module reload"
+    fi
+  fi
+}
+
+# --- KVM access -------------------------------------------------------------------------------------
+
+install_kvm_rule() {
+  section "kvm access"
+  if group_exists kvm; then
+    unchanged "group kvm"
+  else
+    local args
+    mapfile -t args < <(prefix_args)
+    act "create system group kvm" "$GROUPADD" "${args[@]}" --system kvm
+    host_state_set kvm_group_created 1
+  fi
+  # Written after the packages: a package's own rules or triggers must not win the race.
+  printf '# Installed by labforge runner-setup: members of the kvm group may use KVM.\nKERNEL=="kvm", GROUP="kvm", MODE="0660"\n' |
+    put_file "$UDEV_RULE_PATH" 644 root root
+  host_state_set udev_rule "$UDEV_RULE_PATH"
+  local rule_changed=$LAST_CHANGED
+  if [[ ! -e $KVM_DEVICE ]]; then
+    if [[ -e $UDEV_CONTROL_PATH ]] && $rule_changed; then
+      act "reload udev rules" "$UDEVADM" control --reload-rules
+    fi
+    say "  $KVM_DEVICE missing: the rule applies when the kvm module is loaded"
+    return 0
+  fi
+  local kvm_gid perms_ok=false
+  kvm_gid=$(gid_of kvm 2>/dev/null) || kvm_gid=""
+  [[ $(stat -c '%a %g' "$KVM_DEVICE") == "660 $kvm_gid" ]] && perms_ok=true
+  if $rule_changed || ! $perms_ok; then
+    if [[ -e $UDEV_CONTROL_PATH ]]; then
+      act "reload udev rules" "$UDEVADM" control --reload-rules
+      act "udevadm trigger $KVM_DEVICE" "$UDEVADM" trigger --action=change --name-match="$KVM_DEVICE"
+      act "udevadm settle" "$UDEVADM" settle --timeout=30
+    else
+      # No udevd (containers, some CI machines): apply what the rule says directly.
+      act "chgrp kvm + chmod 0660 $KVM_DEVICE (udev is not running)" set_owner_mode "0:$kvm_gid" 660 "$KVM_DEVICE"
+    fi
+  else
+    unchanged "$KVM_DEVICE is root:kvm 0660"
+  fi
+}
+
+set_owner_mode() { chown "$1" "$3" && chmod "$2" "$3"; } # OWNER:GROUP MODE PATH
+
+# verify_kvm_open USER: the user must be able to open the KVM device read-write.
+verify_kvm_open() {
+  local user=$1
+  if [[ ! -e $KVM_DEVICE ]]; then
+    warn "$KVM_DEVICE missing: cannot verify that $user can use KVM"
+    return 0
+  fi
+  if $DRY_RUN && ! user_exists "$user"; then
+    say "  would verify that $user can open $KVM_DEVICE"
+    return 0
+  fi
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  if as_user "$user" sh -c 'exec 3<>"$1"' sh "$KVM_DEVICE" 2>/dev/null; then
+    say "  ok: $user can open $KVM_DEVICE"
+  else
+    die "kvm access: $user cannot open $KVM_DEVICE read-write ($(stat -c '%A %U:%G' "$KVM_DEVICE")); Packer would silently fall back to software emulation. Check the kvm group and $UDEV_RULE_PATH"
+  fi
+}
+
+# --- runner users and directories -----------------------------------------------------------------
+
+ensure_user() { # USER HOME
+  local user=$1 home=$2 args
+  mapfile -t args < <(prefix_args)
+  if user_exists "$user"; then
+    unchanged "user $user"
+  else
+    act "create user $user (home $home)" "$USERADD" "${args[@]}" --system --user-group \
+      --home-dir "$home" --no-create-home --shell /bin/bash --comment "labforge GitHub Actions runner" "$user"
+    USER_CREATED=1
+  fi
+  if user_in_group "$user" kvm; then
+    unchanged "$user in group kvm"
+  else
+    act "add $user to group kvm" "$USERMOD" "${args[@]}" --append --groups kvm "$user"
+  fi
+}
+
+write_runner_env() { # NAME DIR CACHE USER
+  local name=$1 dir=$2 cache=$3 user=$4
+  ENV_CHANGED=false
+  cat <<EOF | put_file "$dir/.env" 644 "$user" "$user"
+LANG=C.UTF-8
+PACKER_CACHE_DIR=$cache/packer
+PACKER_PLUGIN_PATH=$cache/plugins
+TMPDIR=$dir/tmp
+LABFORGE_RUNNER_NAME=$name
+LABFORGE_RUNNER_TMP=$dir/tmp
+LABFORGE_MIN_FREE_GB=$MIN_FREE_GB
+ACTIONS_RUNNER_HOOK_JOB_STARTED=$BASE_DIR/hooks/job-started.sh
+ACTIONS_RUNNER_HOOK_JOB_COMPLETED=$BASE_DIR/hooks/job-completed.sh
+EOF
+  $LAST_CHANGED && ENV_CHANGED=true
+  printf '%s\n' "$RUNNER_PATH_VALUE" | put_file "$dir/.path" 644 "$user" "$user"
+  $LAST_CHANGED && ENV_CHANGED=true
+  # The hooks only empty a directory that carries this marker.
+  : | put_file "$dir/tmp/.labforge-runner-tmp" 644 "$user" "$user"
+}
+
+install_hooks() {
+  section "job hooks"
+  ensure_dir "$BASE_DIR" 755 root root
+  ensure_dir "$BASE_DIR/hooks" 755 root root
+  local hook
+  for hook in job-started.sh job-completed.sh runner-cleanup.sh; do
+    put_file "$BASE_DIR/hooks/$hook" 755 root root <"$SCRIPT_DIR/hooks/$hook"
+  done
+}
+
+# --- runner package ---------------------------------------------------------------------------------
+
+RUNNER_PACKAGE=""
+
+# Download (once) and verify the runner tarball; sets RUNNER_PACKAGE.
+fetch_runner_package() {
+  [[ -n $RUNNER_PACKAGE ]] && return 0
+  if [[ -n $RUNNER_TARBALL ]]; then
+    RUNNER_PACKAGE=$RUNNER_TARBALL # verified during input validation
+    return 0
+  fi
+  local file=actions-runner-linux-x64-$RUNNER_VERSION.tar.gz
+  local cached
+  cached=$(r "$CACHE_DIR/downloads/$file")
+  if [[ -f $cached && $(sha256sum "$cached" | cut -d' ' -f1) == "$RUNNER_SHA256" ]]; then
+    unchanged "runner package $CACHE_DIR/downloads/$file (SHA-256 verified)"
+    RUNNER_PACKAGE=$cached
+    return 0
+  fi
+  local url=https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/$file
+  if $DRY_RUN; then
+    changed "download $url and verify SHA-256 $RUNNER_SHA256"
+    RUNNER_PACKAGE=$cached
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp "$WORK_TMP/runner.XXXXXX")
+  say "  downloading $url"
+  "$CURL" -fsSL --retry 3 -o "$tmp" "$url" || die "runner: download of $url failed"
+  local actual
+  actual=$(sha256sum "$tmp" | cut -d' ' -f1)
+  [[ $actual == "$RUNNER_SHA256" ]] ||
+    die "runner: SHA-256 mismatch for $url: expected $RUNNER_SHA256, got $actual (refusing to install it)"
+  ensure_dir "$CACHE_DIR" 755 root root
+  ensure_dir "$CACHE_DIR/downloads" 755 root root
+  mv -f "$tmp" "$cached"
+  changed "runner package $CACHE_DIR/downloads/$file (SHA-256 verified)"
+  RUNNER_PACKAGE=$cached
+}
+
+install_runner_package() { # DIR USER
+  local dir=$1 user=$2 marker
+  marker=$(r "$dir/.labforge-runner-package")
+  if [[ -f $marker ]]; then
+    unchanged "runner package $(cut -d' ' -f1 "$marker") in $dir (the runner updates itself)"
+    return 0
+  fi
+  fetch_runner_package
+  act "unpack runner $RUNNER_VERSION into $dir" tar --no-overwrite-dir -xzf "$RUNNER_PACKAGE" -C "$(r "$dir")"
+  if ! $DRY_RUN; then
+    chown -R "$(uid_of "$user"):$(gid_of "$user")" "$(r "$dir")"
+    printf '%s %s\n' "$RUNNER_VERSION" "$RUNNER_SHA256" >"$marker"
+    chown "$(uid_of "$user"):$(gid_of "$user")" "$marker"
+  fi
+  if [[ -x $(r "$dir/bin/installdependencies.sh") ]] || $DRY_RUN; then
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    act "install the runner's own dependencies (bin/installdependencies.sh)" \
+      sh -c 'cd "$1" && ./bin/installdependencies.sh' sh "$(r "$dir")" ||
+      die "runner: bin/installdependencies.sh failed in $dir"
+  fi
+}
+
+register_runner() { # NAME DIR USER
+  local name=$1 dir=$2 user=$3
+  if [[ -f $(r "$dir/.runner") ]]; then
+    unchanged "runner $name registered ($dir/.runner)"
+    return 0
+  fi
+  local args=(--unattended --url "$URL" --name "$name" --labels "$(runner_labels)" --work _work --replace)
+  [[ -n $RUNNER_GROUP ]] && args+=(--runnergroup "$RUNNER_GROUP")
+  $EPHEMERAL && args+=(--ephemeral)
+  changed "register runner $name: config.sh ${args[*]} (token passed in the environment)"
+  $DRY_RUN && return 0
+  # config.sh reads ACTIONS_RUNNER_INPUT_TOKEN from its environment (and removes it from there),
+  # so the token never appears in any argv; /proc/PID/environ is readable only by its owner and root.
+  (cd "$(r "$dir")" && ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN as_user "$user" ./config.sh "${args[@]}") ||
+    die "runner $name: registration failed (config.sh exit status $?); an expired token (they last one hour) is the usual cause"
+}
+
+write_unit() { # NAME DIR USER UNIT
+  local name=$1 dir=$2 user=$3 unit=$4
+  cat <<EOF | put_file "/etc/systemd/system/$unit" 644 root root
+# Installed by labforge runner-setup.
+[Unit]
+Description=GitHub Actions runner $name (labforge)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User=$user
+Group=$user
+# Belt and braces: KVM access even before a fresh login picks up the group membership.
+SupplementaryGroups=kvm
+WorkingDirectory=$dir
+ExecStart=$dir/bin/runsvc.sh
+KillMode=process
+KillSignal=SIGTERM
+TimeoutStopSec=5min
+Restart=always
+RestartSec=5s
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+start_service() { # UNIT RESTART_NEEDED
+  local unit=$1 restart=$2
+  if [[ $("$SYSTEMCTL" is-enabled "$unit" 2>/dev/null) == enabled ]]; then
+    unchanged "$unit enabled"
+  else
+    act "enable $unit" "$SYSTEMCTL" enable "$unit"
+  fi
+  if [[ $("$SYSTEMCTL" is-active "$unit" 2>/dev/null) == active ]]; then
+    if $restart; then
+      act "restart $unit (configuration changed)" "$SYSTEMCTL" restart "$unit"
+    else
+      unchanged "$unit active"
+    fi
+  else
+    act "start $unit" "$SYSTEMCTL" start "$unit"
+  fi
+}
+
+# --- commands -----------------------------------------------------------------------------------------
+
+cmd_preflight() {
+  validate_common
+  preflight || exit 1
+}
+
+cmd_install() {
+  validate_common
+  validate_install
+  $DRY_RUN && say "dry run: nothing will be changed"
+  host_state_load
+  preflight || die "preflight failed: fix the [FAIL] items above (or --allow-no-kvm where KVM is not needed)"
+  install_packages
+  enable_nested
+  install_kvm_rule
+  install_hooks
+
+  local i units_changed=false
+  local restart_flags=()
+  for ((i = 1; i <= COUNT; i++)); do
+    local name user dir cache unit manifest
+    name=$(runner_name "$i")
+    user=$(runner_user "$i")
+    dir=$(runner_dir "$name")
+    cache=$(runner_cache "$name")
+    unit=$(runner_unit "$name")
+    manifest=$STATE_DIR/runners/$name.conf
+    section "runner $name (user $user, $dir)"
+    USER_CREATED=0
+    if [[ -f $(r "$manifest") ]]; then
+      USER_CREATED=$(manifest_get "$(r "$manifest")" user_created || echo 0)
+      local registered_url
+      registered_url=$(manifest_get "$(r "$manifest")" url || true)
+      if ! $SKIP_REGISTER && [[ -n $registered_url && $registered_url != "$URL" ]]; then
+        die "runner $name is registered to $registered_url, not $URL (uninstall it first)"
+      fi
+    fi
+    ensure_user "$user" "$dir"
+    verify_kvm_open "$user"
+    ensure_dir "$dir" 750 "$user" "$user"
+    ensure_dir "$dir/tmp" 700 "$user" "$user"
+    ensure_dir "$CACHE_DIR" 755 root root
+    ensure_dir "$cache" 750 "$user" "$user"
+    ensure_dir "$cache/packer" 750 "$user" "$user"
+    ensure_dir "$cache/plugins" 750 "$user" "$user"
+    local restart=false
+    if ! $SKIP_REGISTER; then
+      install_runner_package "$dir" "$user"
+      register_runner "$name" "$dir" "$user"
+    fi
+    write_runner_env "$name" "$dir" "$cache" "$user"
+    $ENV_CHANGED && restart=true
+    local url_line=""
+    $SKIP_REGISTER || url_line=$URL
+    {
+      echo "name=$name"
+      echo "user=$user"
+      echo "user_created=$USER_CREATED"
+      echo "dir=$dir"
+      echo "cache=$cache"
+      echo "unit=$unit"
+      echo "url=$url_line"
+      echo "labels=$(runner_labels)"
+      echo "ephemeral=$EPHEMERAL"
+    } | put_file "$manifest" 644 root root
+    if ! $SKIP_REGISTER; then
+      write_unit "$name" "$dir" "$user" "$unit"
+      if $LAST_CHANGED; then units_changed=true; restart=true; fi
+    fi
+    restart_flags+=("$unit:$restart")
+  done
+
+  local other
+  while IFS= read -r other; do
+    local other_name
+    other_name=$(manifest_get "$other" name || true)
+    local known=false
+    for ((i = 1; i <= COUNT; i++)); do [[ $(runner_name "$i") == "$other_name" ]] && known=true; done
+    $known || warn "runner $other_name is installed but not part of this configuration (remove it with uninstall)"
+  done < <(installed_manifests)
+
+  section "host state"
+  local line
+  {
+    for line in "${HOST_STATE_LINES[@]}"; do echo "$line"; done
+    echo "base_dir=$BASE_DIR"
+    echo "cache_dir=$CACHE_DIR"
+  } | sort -u | put_file "$STATE_DIR/host.conf" 644 root root
+
+  if ! $SKIP_REGISTER; then
+    section "services"
+    if $units_changed; then act "systemctl daemon-reload" "$SYSTEMCTL" daemon-reload; fi
+    local entry
+    for entry in "${restart_flags[@]}"; do start_service "${entry%%:*}" "${entry##*:}"; done
+  fi
+
+  section "summary"
+  if $DRY_RUN; then
+    say "  dry run: $CHANGES change(s) would be made; nothing was changed"
+  elif ((CHANGES == 0)); then
+    say "  nothing changed: the host is already set up ($COUNT runner(s))"
+  else
+    say "  $CHANGES change(s) made ($COUNT runner(s))"
+  fi
+}
+
+cmd_status() {
+  validate_common
+  local manifests=() m
+  mapfile -t manifests < <(installed_manifests)
+  if ((${#manifests[@]} == 0)); then
+    say "no labforge runners installed under $(r "$STATE_DIR")"
+    exit 1
+  fi
+  local bad=0
+  printf '%-24s %-22s %-10s %-9s %-10s %s\n' RUNNER USER SERVICE ENABLED REGISTERED DIRECTORY
+  for m in "${manifests[@]}"; do
+    local name user dir unit active enabled registered
+    name=$(manifest_get "$m" name)
+    user=$(manifest_get "$m" user)
+    dir=$(manifest_get "$m" dir)
+    unit=$(manifest_get "$m" unit)
+    active=$("$SYSTEMCTL" is-active "$unit" 2>/dev/null) || true
+    enabled=$("$SYSTEMCTL" is-enabled "$unit" 2>/dev/null) || true
+    registered=no
+    [[ -f $(r "$dir/.runner") ]] && registered=yes
+    [[ $active == active ]] || bad=1
+    printf '%-24s %-22s %-10s %-9s %-10s %s\n' "$name" "$user" "${active:-unknown}" "${enabled:-unknown}" "$registered" "$dir"
+  done
+  exit "$bad"
+}
+
+cmd_uninstall() {
+  validate_common
+  local recorded
+  if recorded=$(host_state_get base_dir 2>/dev/null); then BASE_DIR=$recorded; fi
+  if recorded=$(host_state_get cache_dir 2>/dev/null); then CACHE_DIR=$recorded; fi
+  local manifests=() m
+  mapfile -t manifests < <(installed_manifests)
+  local needs_token=false
+  for m in "${manifests[@]}"; do
+    [[ -f $(r "$(manifest_get "$m" dir)/.runner") ]] && needs_token=true
+  done
+  if $needs_token && ! $SKIP_REGISTER; then read_token; fi
+  $DRY_RUN && say "dry run: nothing will be changed"
+
+  local units_removed=false
+  for m in "${manifests[@]}"; do
+    local name user dir cache unit created
+    name=$(manifest_get "$m" name)
+    user=$(manifest_get "$m" user)
+    dir=$(manifest_get "$m" dir)
+    cache=$(manifest_get "$m" cache)
+    unit=$(manifest_get "$m" unit)
+    created=$(manifest_get "$m" user_created || echo 0)
+    section "remove runner $name"
+    [[ $dir == "$BASE_DIR"/?* && $dir != *..* ]] || die "manifest $m: directory '$dir' is not under $BASE_DIR; not removing it"
+    if [[ -f $(r "/etc/systemd/system/$unit") ]]; then
+      act "stop and disable $unit" "$SYSTEMCTL" disable --now "$unit"
+      remove_path "/etc/systemd/system/$unit"
+      units_removed=true
+    fi
+    if [[ -f $(r "$dir/.runner") ]]; then
+      if $SKIP_REGISTER; then
+        warn "runner $name stays listed (offline) on GitHub until removed there (--skip-register)"
+      else
+        changed "deregister runner $name: config.sh remove --unattended (token passed in the environment)"
+        if ! $DRY_RUN; then
+          (cd "$(r "$dir")" && ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN as_user "$user" ./config.sh remove --unattended) ||
+            die "runner $name: deregistration failed; nothing removed (get a fresh removal token, or --skip-register to remove it locally only)"
+        fi
+      fi
+    fi
+    remove_path "$dir"
+    if [[ $created == 1 ]] && user_exists "$user"; then
+      local args
+      mapfile -t args < <(prefix_args)
+      act "delete user $user" "$USERDEL" "${args[@]}" "$user"
+    fi
+    if $PURGE; then
+      [[ $cache == "$CACHE_DIR"/?* && $cache != *..* ]] || die "manifest $m: cache '$cache' is not under $CACHE_DIR"
+      remove_path "$cache"
+    elif [[ -e $(r "$cache") ]]; then
+      say "  kept cache $cache (--purge removes it)"
+    fi
+    remove_path "${m#"${ROOT%/}"}"
+  done
+
+  section "host"
+  if $units_removed; then act "systemctl daemon-reload" "$SYSTEMCTL" daemon-reload; fi
+  remove_path "$BASE_DIR/hooks"
+  if [[ -d $(r "$BASE_DIR") ]] && [[ -z $(ls -A "$(r "$BASE_DIR")") ]]; then remove_path "$BASE_DIR"; fi
+  local rule nested
+  rule=$(host_state_get udev_rule 2>/dev/null) || rule=""
+  if [[ -n $rule && -f $(r "$rule") ]]; then
+    remove_path "$rule"
+    if [[ -e $UDEV_CONTROL_PATH ]]; then
+      act "reload udev rules" "$UDEVADM" control --reload-rules
+      if [[ -e $KVM_DEVICE ]]; then
+        act "udevadm trigger $KVM_DEVICE" "$UDEVADM" trigger --action=change --name-match="$KVM_DEVICE"
+      fi
+    fi
+  fi
+  nested=$(host_state_get nested_conf 2>/dev/null) || nested=""
+  local original
+  if original=$(host_state_get kvm_device_original 2>/dev/null) && [[ -e $KVM_DEVICE ]]; then
+    local o_uid o_gid o_mode
+    IFS=: read -r o_uid o_gid o_mode <<<"$original"
+    act "restore $KVM_DEVICE to $o_uid:$o_gid $o_mode" set_owner_mode "$o_uid:$o_gid" "$o_mode" "$KVM_DEVICE"
+  fi
+  [[ -n $nested ]] && remove_path "$nested"
+  if [[ $(host_state_get kvm_group_created 2>/dev/null) == 1 ]] && group_exists kvm; then
+    if [[ -z $(group_field kvm 4) ]] || $DRY_RUN; then
+      local args
+      mapfile -t args < <(prefix_args)
+      act "delete group kvm (created by install)" "$GROUPDEL" "${args[@]}" kvm
+    else
+      warn "group kvm has other members ($(group_field kvm 4)); kept"
+    fi
+  fi
+  if $PURGE; then
+    remove_path "$CACHE_DIR"
+  fi
+  remove_path "$STATE_DIR"
+  say "  packages stay installed (qemu, packer, ...): remove them with apt-get if nothing else needs them"
+
+  section "summary"
+  if $DRY_RUN; then
+    say "  dry run: $CHANGES change(s) would be made; nothing was changed"
+  elif ((CHANGES == 0)); then
+    say "  nothing to remove"
+  else
+    say "  $CHANGES change(s) made"
+  fi
+}
+
+main() {
+  parse_args "$@"
+  WORK_TMP=$(mktemp -d)
+  trap 'rm -rf -- "$WORK_TMP"' EXIT
+  case $COMMAND in
+    install) cmd_install ;;
+    preflight) cmd_preflight ;;
+    status) cmd_status ;;
+    uninstall) cmd_uninstall ;;
+  esac
+}
+
+main "$@"
