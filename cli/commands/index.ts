@@ -1,5 +1,7 @@
 /** Every labforge subcommand, in the order `labforge --help` lists them. Add new commands here. */
 import type { Command } from '../command.js';
+import { warmCommand } from './warm.js';
 import { detectBuildTypeCommand } from './detect-build-type.js';
+import { releaseCommand } from './release.js';
 
-export const commands: Command[] = [detectBuildTypeCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand];

@@ -1,0 +1,232 @@
+/**
+ * The facts a GitHub release of one appliance build states, and the Markdown notes made from them.
+ *
+ * The facts come from the files the upload publishes beside every OVA (see the design notes): the
+ * `<name>.ova.sha256` file (`sha256sum -c` format, always present) and the `<name>.metadata.json` file
+ * (version, build type, size, sha256, build date, git sha, run URL, expected first-boot time). Flags of
+ * `labforge release` fill in or override what the metadata does not say (the download URL, the reason).
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { InputError } from './inputs.js';
+import { isBuildType, type BuildType } from './release-names.js';
+
+/** What a person needs to pick, download and verify one build. */
+export interface ReleaseFacts {
+  buildType: BuildType;
+  version: string;
+  /** The OVA's file name, e.g. `hedgehog-lab-prewarmed-1.4.0.ova`. */
+  fileName: string;
+  sha256: string;
+  /** Size of the OVA in bytes, when known. */
+  size?: number;
+  /** Where the OVA can be downloaded (public or signed URL). */
+  downloadUrl?: string;
+  /** Hours a signed download URL stays valid; unset for a public URL. */
+  urlExpiresHours?: number;
+  /** The download portal (index.html) that lists every release. */
+  portalUrl?: string;
+  /** How long the first boot takes until the lab is ready, in words ("under 5 minutes"). */
+  firstBoot: string;
+  /** Why this build was made (the on-demand workflow's `reason`). */
+  reason?: string;
+  buildDate?: string;
+  gitSha?: string;
+  /** The workflow run that built it. */
+  runUrl?: string;
+}
+
+/** First-boot time of each build type when the metadata does not state a measured one (docs/INSTALL.md). */
+export const DEFAULT_FIRST_BOOT: Record<BuildType, string> = {
+  standard: '15–20 minutes (the lab is initialized on first boot)',
+  prewarmed: 'under 5 minutes (the lab was initialized at build time; first boot only resumes it)',
+};
+
+/** Describes each build type in one line for the notes. */
+const BUILD_TYPE_LINE: Record<BuildType, string> = {
+  standard: 'standard: the lab is initialized on first boot (self-paced use)',
+  prewarmed: 'pre-warmed: the lab was initialized at build time (workshops, fast first boot)',
+};
+
+export interface ReadReleaseFactsOptions {
+  /** The `<name>.ova.sha256` file. Required: it names the file and its checksum. */
+  sha256File: string;
+  /** The `<name>.metadata.json` file, when there is one. */
+  metadataFile?: string;
+  /** Values given on the command line; they override the metadata. */
+  overrides?: Partial<Pick<ReleaseFacts, 'downloadUrl' | 'urlExpiresHours' | 'portalUrl' | 'firstBoot' | 'reason' | 'gitSha' | 'runUrl'>>;
+}
+
+/** Parses a `sha256sum` line: `<64 hex>  <file name>` (binary-mode `*name` accepted). */
+export function parseSha256Line(text: string, source: string): { sha256: string; fileName: string } {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? '';
+  const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line.trim());
+  if (!m) {
+    throw new InputError('sha256-file', `${source} is not in sha256sum format (expected '<64 hex digits>  <file name>', found '${line.slice(0, 80)}')`, 'give the .ova.sha256 file written by labforge pack-ova or upload-artifact');
+  }
+  return { sha256: (m[1] ?? '').toLowerCase(), fileName: basename(m[2] ?? '') };
+}
+
+/** Reads `hedgehog-lab-<build-type>-<version>.ova` back into its build type and version. */
+export function parseArtifactFileName(fileName: string): { buildType: BuildType; version: string } | undefined {
+  const m = /^hedgehog-lab-([a-z]+)-(.+)\.ova$/.exec(fileName);
+  if (!m || !isBuildType(m[1] ?? '')) return undefined;
+  return { buildType: m[1] as BuildType, version: m[2] ?? '' };
+}
+
+/** Looks a key up in metadata regardless of its spelling (`buildType`, `build-type`, `build_type`). */
+function metadataValue(meta: Record<string, unknown>, key: string): unknown {
+  const want = key.replace(/[-_]/g, '').toLowerCase();
+  for (const [k, v] of Object.entries(meta)) if (k.replace(/[-_]/g, '').toLowerCase() === want) return v;
+  return undefined;
+}
+
+function metadataString(meta: Record<string, unknown>, ...keys: string[]): string | undefined {
+  for (const key of keys) {
+    const v = metadataValue(meta, key);
+    if (typeof v === 'string' && v.trim() !== '') return v.trim();
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  }
+  return undefined;
+}
+
+async function readMetadata(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InputError('metadata-file', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the <name>.metadata.json file published with the OVA, or leave the flag out');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new InputError('metadata-file', `${path} is not JSON`, 'give the <name>.metadata.json file published with the OVA');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InputError('metadata-file', `${path} holds JSON but not an object`, 'give the <name>.metadata.json file published with the OVA');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Gathers the facts of one build from its `.sha256` file, its metadata file and the overrides.
+ * The checksum file is the authority for the SHA-256; metadata that disagrees with it is an error.
+ */
+export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promise<ReleaseFacts> {
+  let shaText: string;
+  try {
+    shaText = await readFile(options.sha256File, 'utf8');
+  } catch (e) {
+    throw new InputError('sha256-file', `cannot read ${options.sha256File} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the .ova.sha256 file published with the OVA');
+  }
+  const { sha256, fileName } = parseSha256Line(shaText, options.sha256File);
+  const meta = options.metadataFile ? await readMetadata(options.metadataFile) : {};
+  const fromName = parseArtifactFileName(fileName);
+
+  const typeWord = metadataString(meta, 'buildType') ?? fromName?.buildType;
+  if (typeWord === undefined) {
+    throw new InputError('sha256-file', `cannot tell the build type: ${fileName} is not named hedgehog-lab-<build-type>-<version>.ova and no metadata file says it`, 'give --metadata-file, or the .sha256 file of a labforge OVA');
+  }
+  if (!isBuildType(typeWord)) {
+    throw new InputError('metadata-file', `buildType is '${typeWord}', which is not a build type`, 'the metadata must say standard or prewarmed');
+  }
+  const version = metadataString(meta, 'version') ?? fromName?.version;
+  if (version === undefined) {
+    throw new InputError('metadata-file', `cannot tell the version of ${fileName}`, 'give the metadata file published with the OVA');
+  }
+  const metaSha = metadataString(meta, 'sha256');
+  if (metaSha !== undefined && metaSha.toLowerCase() !== sha256) {
+    throw new InputError('metadata-file', `its sha256 ${metaSha} differs from ${sha256} in ${options.sha256File}`, 'the two files belong to different builds; give the pair published together');
+  }
+  const sizeRaw = metadataValue(meta, 'size');
+  const size = typeof sizeRaw === 'number' ? sizeRaw : typeof sizeRaw === 'string' && /^\d+$/.test(sizeRaw) ? Number(sizeRaw) : undefined;
+  const firstBootMinutes = metadataValue(meta, 'expectedFirstBootMinutes');
+  const metaFirstBoot =
+    typeof firstBootMinutes === 'number' ? `about ${firstBootMinutes} minutes` : metadataString(meta, 'expectedFirstBoot', 'firstBoot', 'expectedFirstBootTime');
+  const o = options.overrides ?? {};
+  const facts: ReleaseFacts = {
+    buildType: typeWord,
+    version,
+    fileName,
+    sha256,
+    size,
+    downloadUrl: o.downloadUrl ?? metadataString(meta, 'url', 'downloadUrl'),
+    urlExpiresHours: o.urlExpiresHours,
+    portalUrl: o.portalUrl,
+    firstBoot: o.firstBoot ?? metaFirstBoot ?? DEFAULT_FIRST_BOOT[typeWord],
+    reason: o.reason ?? metadataString(meta, 'reason'),
+    buildDate: metadataString(meta, 'buildDate'),
+    gitSha: o.gitSha ?? metadataString(meta, 'gitSha'),
+    runUrl: o.runUrl ?? metadataString(meta, 'workflowRunUrl', 'runUrl'),
+  };
+  return facts;
+}
+
+/** `21.3 GiB (22 877 000 000 bytes)`. */
+export function formatSize(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const exact = bytes.toLocaleString('en-US');
+  return unit === 0 ? `${exact} bytes` : `${value.toFixed(1)} ${units[unit]} (${exact} bytes)`;
+}
+
+/** A Markdown table cell: no line breaks, no unescaped pipes. */
+function cell(text: string): string {
+  return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+}
+
+/** The release's title: `Hedgehog lab appliance 1.4.0 (pre-warmed)`. */
+export function releaseTitle(facts: Pick<ReleaseFacts, 'buildType' | 'version'>): string {
+  return `Hedgehog lab appliance ${facts.version} (${facts.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'})`;
+}
+
+/**
+ * Renders the release notes: what the build is, its size, SHA-256 and expected first boot, where to
+ * download it (with a resume-friendly command) and how to verify it with the attached `.sha256` file.
+ */
+export function renderReleaseNotes(facts: ReleaseFacts): string {
+  const rows: [string, string][] = [
+    ['Build type', `\`${facts.buildType}\` — ${BUILD_TYPE_LINE[facts.buildType]}`],
+    ['Version', facts.version],
+    ['File', `\`${facts.fileName}\``],
+    ['Size', facts.size !== undefined ? formatSize(facts.size) : 'see the metadata file'],
+    ['SHA-256', `\`${facts.sha256}\``],
+    ['Expected first boot', facts.firstBoot],
+  ];
+  if (facts.buildDate) rows.push(['Built', facts.buildDate]);
+  if (facts.gitSha) rows.push(['Source commit', `\`${facts.gitSha}\``]);
+  if (facts.runUrl) rows.push(['Build run', facts.runUrl]);
+  if (facts.reason) rows.push(['Reason', facts.reason]);
+
+  const lines = [
+    `## ${releaseTitle(facts)}`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${cell(v)} |`),
+    '',
+    '### Download',
+    '',
+  ];
+  if (facts.downloadUrl) {
+    const expiry = facts.urlExpiresHours !== undefined ? ` (signed link, valid for ${facts.urlExpiresHours} hours after publication; ask for a new one on the portal afterwards)` : '';
+    lines.push(`- [${facts.fileName}](${facts.downloadUrl})${expiry}`);
+  } else {
+    lines.push(`- ${facts.fileName}: the download link is on the portal (the OVA is too large to attach to a release).`);
+  }
+  if (facts.portalUrl) lines.push(`- All releases and builds: ${facts.portalUrl}`);
+  lines.push('', 'Resume-friendly download (re-run the same command after an interruption):', '', '```bash');
+  lines.push(`curl -fL -C - -o ${facts.fileName} '${(facts.downloadUrl ?? '<download URL>').replace(/'/g, "'\\''")}'`);
+  lines.push('```', '', '### Verify', '', `Download \`${facts.fileName}.sha256\` from this release's assets next to the OVA, then:`, '', '```bash');
+  lines.push(`sha256sum -c ${facts.fileName}.sha256            # Linux`);
+  lines.push(`shasum -a 256 -c ${facts.fileName}.sha256        # macOS`);
+  lines.push('```', '', 'Windows (PowerShell): `(Get-FileHash ' + facts.fileName + ' -Algorithm SHA256).Hash` must equal the SHA-256 above.', '');
+  lines.push('See docs/INSTALL.md for importing the OVA and docs/FAQ.md for which build to choose.', '');
+  return lines.join('\n');
+}

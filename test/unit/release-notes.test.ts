@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatSize, parseSha256Line, readReleaseFacts, renderReleaseNotes } from '../../actions/lib/release-notes.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-notes-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HEX = '0123456789abcdef'.repeat(4);
+
+describe('reading the facts of a build', () => {
+  it('reads the checksum file in sha256sum format, text or binary mode', () => {
+    expect(parseSha256Line(`${HEX}  hedgehog-lab-standard-1.0.0.ova\n`, 'x')).toEqual({ sha256: HEX, fileName: 'hedgehog-lab-standard-1.0.0.ova' });
+    expect(parseSha256Line(`${HEX.toUpperCase()} *out/hedgehog-lab-standard-1.0.0.ova\n`, 'x')).toEqual({ sha256: HEX, fileName: 'hedgehog-lab-standard-1.0.0.ova' });
+    expect(() => parseSha256Line('deadbeef  x.ova', 'f.sha256')).toThrow("sha256-file: f.sha256 is not in sha256sum format (expected '<64 hex digits>  <file name>', found 'deadbeef  x.ova')");
+  });
+
+  it('takes build type and version from the file name when there is no metadata', async () => {
+    const sha = join(dir, 'a.sha256');
+    writeFileSync(sha, `${HEX}  hedgehog-lab-standard-1.2.3.ova\n`);
+    const facts = await readReleaseFacts({ sha256File: sha });
+    expect(facts).toMatchObject({ buildType: 'standard', version: '1.2.3', sha256: HEX, size: undefined });
+    expect(facts.firstBoot).toContain('15–20 minutes');
+  });
+
+  it('reads metadata in any key spelling and refuses a checksum that disagrees', async () => {
+    const sha = join(dir, 'b.sha256');
+    writeFileSync(sha, `${HEX}  hedgehog-lab-prewarmed-2.0.0.ova\n`);
+    const meta = join(dir, 'b.json');
+    writeFileSync(meta, JSON.stringify({ 'build-type': 'prewarmed', version: '2.0.0', size: '1024', expected_first_boot_minutes: 4, reason: 'workshop' }));
+    const facts = await readReleaseFacts({ sha256File: sha, metadataFile: meta });
+    expect(facts).toMatchObject({ buildType: 'prewarmed', size: 1024, firstBoot: 'about 4 minutes', reason: 'workshop' });
+    writeFileSync(meta, JSON.stringify({ buildType: 'prewarmed', version: '2.0.0', sha256: 'f'.repeat(64) }));
+    await expect(readReleaseFacts({ sha256File: sha, metadataFile: meta })).rejects.toThrow(`metadata-file: its sha256 ${'f'.repeat(64)} differs from ${HEX}`);
+    writeFileSync(meta, '[1]');
+    await expect(readReleaseFacts({ sha256File: sha, metadataFile: meta })).rejects.toThrow('holds JSON but not an object');
+  });
+});
+
+describe('the release notes', () => {
+  it('state build type, size, checksum, first boot, link and verification', () => {
+    const notes = renderReleaseNotes({
+      buildType: 'prewarmed',
+      version: '1.4.0',
+      fileName: 'hedgehog-lab-prewarmed-1.4.0.ova',
+      sha256: HEX,
+      size: 3 * 1024 ** 3,
+      downloadUrl: "https://storage.example/o?sig=a'b",
+      firstBoot: 'under 5 minutes',
+      reason: 'a | b\nc',
+    });
+    expect(notes).toContain('| Build type | `prewarmed` — pre-warmed');
+    expect(notes).toContain('| Size | 3.0 GiB (3,221,225,472 bytes) |');
+    expect(notes).toContain(`| SHA-256 | \`${HEX}\` |`);
+    expect(notes).toContain('| Expected first boot | under 5 minutes |');
+    expect(notes).toContain('| Reason | a \\| b c |');
+    expect(notes).toContain("curl -fL -C - -o hedgehog-lab-prewarmed-1.4.0.ova 'https://storage.example/o?sig=a'\\''b'");
+    expect(notes).toContain('sha256sum -c hedgehog-lab-prewarmed-1.4.0.ova.sha256');
+  });
+
+  it('formats sizes', () => {
+    expect(formatSize(512)).toBe('512 bytes');
+    expect(formatSize(1536)).toBe('1.5 KiB (1,536 bytes)');
+  });
+});
