@@ -6,6 +6,8 @@
 # replaced through an environment variable (SYSTEMCTL, UDEVADM, APT_GET, ...), so that the tests
 # run this very script end to end against a temporary root. See --help and docs/RUNNER_SETUP.md.
 set -euo pipefail
+# put_file reads its content from a pipe and must update this shell's change counters.
+shopt -s lastpipe
 
 readonly SCRIPT_NAME=setup.sh
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -687,7 +689,11 @@ install_kvm_rule() {
       act "udevadm trigger $KVM_DEVICE" "$UDEVADM" trigger --action=change --name-match="$KVM_DEVICE"
       act "udevadm settle" "$UDEVADM" settle --timeout=30
     else
-      # No udevd (containers, some CI machines): apply what the rule says directly.
+      # No udevd (containers, some CI machines): apply what the rule says directly, and remember
+      # the original owner and mode so that uninstall can put them back.
+      if ! host_state_get kvm_device_original >/dev/null 2>&1; then
+        host_state_set kvm_device_original "$(stat -c '%u:%g:%a' "$KVM_DEVICE")"
+      fi
       act "chgrp kvm + chmod 0660 $KVM_DEVICE (udev is not running)" set_owner_mode "0:$kvm_gid" 660 "$KVM_DEVICE"
     fi
   else
