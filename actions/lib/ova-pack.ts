@@ -1,0 +1,394 @@
+/**
+ * Packs a qcow2 (or any qemu-readable) image into an OVA: a ustar archive holding the OVF descriptor, the
+ * manifest (`.mf`, SHA-256) and a streamOptimized VMDK, in that order, plus an `.ova.sha256` file.
+ *
+ * How (docs/adr/003-ova-packing.md): the OVA file is laid out in place. Its head — three tar headers, the
+ * descriptor and the manifest, all of known fixed length — is reserved first; `qemu-img convert` then writes
+ * the VMDK straight into the OVA behind that head (a raw protocol layer with an offset), so the disk exists
+ * on disk exactly once more than the source image and no intermediate VMDK is ever written or copied.
+ * Afterwards one read over the VMDK hashes it, the descriptor (with the VMDK's byte size), manifest and tar
+ * headers are written into the reserved head, and one read over the finished archive gives the OVA's own
+ * SHA-256. Both reads come mostly from the page cache: qemu-img wrote those bytes moments before.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { pack } from 'tar-stream';
+import { InputError, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
+import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
+import { buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
+
+/** What to pack and how to describe it. */
+export interface PackOvaOptions {
+  /** The source disk image (qcow2, raw, …: anything `qemu-img` reads). */
+  image: string;
+  /** The OVA to write. Written as `<out>.partial` and renamed when complete; an existing file is replaced. */
+  out: string;
+  buildType: BuildType;
+  /** Semantic version without `v`. */
+  version: string;
+  /** Virtual CPUs and memory the imported VM gets (default 4 and 8192 MiB). */
+  cpus?: number;
+  memoryMiB?: number;
+  /** Commit recorded in the ProductSection (default: $GITHUB_SHA, else `git rev-parse HEAD`, else ''). */
+  gitSha?: string;
+  /** Build timestamp recorded in the ProductSection (default: now). */
+  buildDate?: Date;
+  /** Keep the work directory (VMDK header template, a copy of the descriptor and manifest) for debugging. */
+  keepIntermediates?: boolean;
+  /** Name of the logical network the NIC joins (default `NAT`). */
+  network?: string;
+  os?: GuestOs;
+  /** Progress and phase lines for the person watching (at most one every `progressIntervalMs`). */
+  log?: (line: string) => void;
+  progressIntervalMs?: number;
+  /** Cancels the packing: qemu-img is killed and the partial OVA removed. */
+  signal?: AbortSignal;
+  /** The qemu-img executable (default `qemu-img` on PATH). */
+  qemuImg?: string;
+}
+
+/** One file inside the OVA. */
+export interface OvaEntry {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface PackOvaResult {
+  /** Absolute path of the OVA. */
+  ova: string;
+  /** SHA-256 of the whole OVA (hex). */
+  sha256: string;
+  /** The `sha256sum -c` compatible companion file. */
+  sha256File: string;
+  /** Byte size of the OVA. */
+  size: number;
+  /** The tar entries in archive order: descriptor, manifest, disk. */
+  entries: [OvaEntry, OvaEntry, OvaEntry];
+  /** The disk's virtual size and the bytes of data it holds. */
+  virtualSize: number;
+  populatedSize: number;
+  /** The ProductSection properties written. */
+  properties: { buildType: BuildType; version: string; buildDate: string; gitSha: string };
+  /** Seconds spent converting, hashing, and in total. */
+  timings: { convertSeconds: number; hashSeconds: number; totalSeconds: number };
+  /** The work directory, when kept. */
+  intermediates?: string;
+}
+
+/** The pack failed for a reason outside the inputs (qemu-img error, I/O, cancellation). */
+export class OvaPackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OvaPackError';
+  }
+}
+
+const BLOCK = 512;
+const padTo512 = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
+/** The largest byte size the descriptor must have room for (16 digits). */
+const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+
+/** Reads the `pack-ova` inputs (shared by the CLI and the pipeline). */
+export function readPackOvaOptions(get: InputGetter): PackOvaOptions {
+  const buildType = readChoice(get, 'build-type', BUILD_TYPES, 'standard');
+  const version = checkVersion(readRequired(get, 'version', 'give the appliance version, e.g. --version 1.4.0'), 'version');
+  const image = readRequired(get, 'image', 'give the qcow2 image to pack, e.g. --image output/hedgehog-lab.qcow2');
+  const out = readString(get, 'out', `${artifactBaseName(buildType, version)}.ova`);
+  if (!out.endsWith('.ova')) throw new InputError('out', `'${out}' does not end in .ova`, 'name the output file <something>.ova');
+  const gitSha = readString(get, 'git-sha');
+  if (gitSha !== '' && !/^[0-9a-f]{7,64}$/.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a commit hash`, 'give a hex commit id (7 to 64 characters) or leave it empty');
+  return {
+    image,
+    out,
+    buildType,
+    version,
+    cpus: readInt(get, 'cpus', 4, { min: 1, max: 256 }),
+    memoryMiB: readInt(get, 'memory-mib', 8192, { min: 256, max: 4 * 1024 * 1024 }),
+    gitSha: gitSha === '' ? undefined : gitSha,
+    keepIntermediates: readBool(get, 'keep-intermediates', false),
+  };
+}
+
+/** Facts about a disk image, from `qemu-img info` and `qemu-img map` (metadata only). */
+export interface ImageFacts {
+  format: string;
+  virtualSize: number;
+  /** Bytes of the guest address space that hold data (not holes, not zero clusters). */
+  populatedSize: number;
+}
+
+/** Runs a short qemu-img command and returns stdout; throws OvaPackError with its stderr. */
+async function qemuImgOutput(qemuImg: string, args: string[]): Promise<string> {
+  return new Promise((resolveOut, reject) => {
+    const child = spawn(qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new OvaPackError(`cannot run ${qemuImg} (${e.message}); install qemu-utils`)));
+    child.on('close', (code) => (code === 0 ? resolveOut(out) : reject(new OvaPackError(`${qemuImg} ${args[0]} failed: ${err.trim() || `exit code ${code}`}`))));
+  });
+}
+
+/** Reads an image's format, virtual size and populated size without reading its data. */
+export async function readImageFacts(image: string, qemuImg = 'qemu-img'): Promise<ImageFacts> {
+  const info = JSON.parse(await qemuImgOutput(qemuImg, ['info', '--output=json', image])) as { format: string; 'virtual-size': number };
+  const map = JSON.parse(await qemuImgOutput(qemuImg, ['map', '--output=json', '-f', info.format, image])) as { length: number; data: boolean; zero?: boolean }[];
+  const populatedSize = map.filter((e) => e.data && !e.zero).reduce((sum, e) => sum + e.length, 0);
+  return { format: info.format, virtualSize: info['virtual-size'], populatedSize };
+}
+
+/** The manifest text: one `SHA256(<file>)= <hex>` line per file, as OVF 1.x and ovftool write it. */
+export function manifestText(files: { name: string; sha256: string }[]): string {
+  return files.map((f) => `SHA256(${f.name})= ${f.sha256}\n`).join('');
+}
+
+/** Escapes a value for qemu's `key=value,…` option syntax (a comma is written twice). */
+const qemuOptValue = (v: string) => v.replace(/,/g, ',,');
+
+/** Encodes ustar headers and small bodies with tar-stream; returns exactly the bytes up to the disk's data. */
+async function encodeHead(parts: { name: string; body?: Buffer; size: number }[], mtime: Date, expected: number): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const done = new Promise<void>((resolveDone, reject) => {
+    tar.on('data', (c: Buffer) => {
+      chunks.push(c);
+      total += c.length;
+      if (total >= expected) resolveDone();
+    });
+    tar.on('error', reject);
+  });
+  for (const p of parts) {
+    const header = { name: p.name, size: p.size, mode: 0o644, mtime, type: 'file' as const, uname: '', gname: '' };
+    if (p.body) tar.entry(header, p.body);
+    else tar.entry(header); // the disk: header only; its data is already in place
+  }
+  await done;
+  tar.destroy();
+  const head = Buffer.concat(chunks);
+  if (head.length !== expected) throw new OvaPackError(`internal error: the OVA head is ${head.length} bytes, ${expected} were reserved`);
+  return head;
+}
+
+/** Hashes `length` bytes of a file from `start`, reporting progress. */
+async function hashRange(path: string, start: number, length: number, onBytes: (n: number) => void, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  if (length === 0) return hash.digest('hex');
+  const stream = createReadStream(path, { start, end: start + length - 1, highWaterMark: 1 << 20, signal });
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    onBytes((chunk as Buffer).length);
+  }
+  return hash.digest('hex');
+}
+
+function defaultGitSha(): Promise<string> {
+  if (process.env.GITHUB_SHA && /^[0-9a-f]{40}$/.test(process.env.GITHUB_SHA)) return Promise.resolve(process.env.GITHUB_SHA);
+  return new Promise((res) => {
+    const child = spawn('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => res(''));
+    child.on('close', (code) => res(code === 0 ? out.trim() : ''));
+  });
+}
+
+/** A rate-limited progress reporter: percent, rate and ETA. */
+function progressReporter(log: (line: string) => void, phase: string, total: number, intervalMs: number) {
+  const started = Date.now();
+  let last = 0;
+  return (doneUnits: number, force = false) => {
+    const now = Date.now();
+    if (!force && now - last < intervalMs) return;
+    last = now;
+    const elapsed = (now - started) / 1000;
+    const pct = total > 0 ? (100 * doneUnits) / total : 100;
+    const rate = elapsed > 0 ? doneUnits / elapsed : 0;
+    const eta = rate > 0 ? (total - doneUnits) / rate : 0;
+    log(`${phase}: ${pct.toFixed(1)}% (${(rate / 1048576).toFixed(1)} MiB/s, ${force ? `${elapsed.toFixed(1)} s` : `ETA ${Math.ceil(eta)} s`})`);
+  };
+}
+
+/**
+ * Runs `qemu-img convert` writing a streamOptimized VMDK into `target` at byte `offset`. The VMDK's
+ * empty metadata (made by `qemu-img create` in `workDir`) is placed there first, then `convert -n` fills it.
+ */
+async function convertInto(o: { qemuImg: string; image: string; format: string; target: string; offset: number; template: string; log: (l: string) => void; intervalMs: number; virtualSize: number; signal?: AbortSignal }): Promise<void> {
+  await pipeline(createReadStream(o.template), createWriteStream(o.target, { flags: 'r+', start: o.offset }));
+  const targetOpts = `driver=vmdk,file.driver=raw,file.offset=${o.offset},file.file.driver=file,file.file.filename=${qemuOptValue(o.target)}`;
+  const args = ['convert', '-p', '-n', '--target-is-zero', '-f', o.format, o.image, '--target-image-opts', targetOpts];
+  const report = progressReporter(o.log, 'convert', o.virtualSize, o.intervalMs);
+  await new Promise<void>((resolveRun, reject) => {
+    // Own process group, so that a cancellation can stop it and anything it started.
+    const child = spawn(o.qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let err = '';
+    const kill = () => {
+      if (child.pid !== undefined && child.exitCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    };
+    o.signal?.addEventListener('abort', kill, { once: true });
+    child.stdout.on('data', (d: Buffer) => {
+      const m = /\((\d+(?:\.\d+)?)\/100%\)[^(]*$/.exec(d.toString());
+      if (m) report((Number(m[1]) / 100) * o.virtualSize);
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new OvaPackError(`cannot run ${o.qemuImg} (${e.message}); install qemu-utils`)));
+    child.on('close', (code, sig) => {
+      o.signal?.removeEventListener('abort', kill);
+      if (o.signal?.aborted) reject(new OvaPackError('OVA packing was cancelled'));
+      else if (code === 0) {
+        report(o.virtualSize, true);
+        resolveRun();
+      } else reject(new OvaPackError(`qemu-img convert failed (${sig ?? `exit code ${code}`}): ${err.trim()}`));
+    });
+  });
+}
+
+/**
+ * Packs `image` into an OVA at `out` and writes `<out>.sha256`. Throws InputError for a missing image or
+ * output directory, OvaPackError when qemu-img or the file system fails; the partial OVA is removed then.
+ */
+export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
+  const started = Date.now();
+  const log = options.log ?? (() => undefined);
+  const intervalMs = options.progressIntervalMs ?? 5000;
+  const qemuImg = options.qemuImg ?? 'qemu-img';
+  const image = resolve(options.image);
+  const out = resolve(options.out);
+  const imageStat = await stat(image).catch(() => undefined);
+  if (!imageStat?.isFile()) throw new InputError('image', `${options.image} does not exist or is not a file`, 'give the path of the qcow2 image Packer built');
+  const outDir = await stat(dirname(out)).catch(() => undefined);
+  if (!outDir?.isDirectory()) throw new InputError('out', `the directory ${dirname(out)} does not exist`, 'create it or choose another --out');
+
+  const base = artifactBaseName(options.buildType, options.version);
+  const names = { ovf: `${base}.ovf`, mf: `${base}.mf`, vmdk: `${base}-disk1.vmdk` };
+  for (const n of Object.values(names)) if (Buffer.byteLength(n) > 100) throw new InputError('version', `the file name ${n} is longer than ustar allows (100 bytes)`, 'use a shorter version string');
+
+  const facts = await readImageFacts(image, qemuImg);
+  const properties = {
+    buildType: options.buildType,
+    version: options.version,
+    buildDate: (options.buildDate ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    gitSha: options.gitSha ?? (await defaultGitSha()),
+  };
+  const descriptor = (diskFileSize: number) =>
+    buildOvfDescriptor({
+      name: base,
+      diskFile: names.vmdk,
+      diskFileSize,
+      capacityBytes: facts.virtualSize,
+      populatedBytes: facts.populatedSize,
+      cpus: options.cpus ?? 4,
+      memoryMiB: options.memoryMiB ?? 8192,
+      network: options.network,
+      os: options.os,
+      product: properties,
+      annotation: `hedgehog-lab ${properties.buildType} appliance ${properties.version}, built ${properties.buildDate}${properties.gitSha ? ` from ${properties.gitSha}` : ''} by labforge.`,
+    });
+  // Fixed lengths for the head: the descriptor is padded to the length it has with the largest size
+  // number, the manifest has a fixed length (two lines of 64 hex digits).
+  const ovfLength = Buffer.byteLength(descriptor(MAX_FILE_SIZE));
+  const zeroHash = '0'.repeat(64);
+  const mfLength = Buffer.byteLength(manifestText([{ name: names.ovf, sha256: zeroHash }, { name: names.vmdk, sha256: zeroHash }]));
+  const diskOffset = BLOCK + padTo512(ovfLength) + BLOCK + padTo512(mfLength) + BLOCK;
+
+  const partial = `${out}.partial`;
+  const work = await mkdtemp(join(dirname(out), '.labforge-pack-'));
+  let keep = false;
+  try {
+    // 1. The head is reserved (zeros), the VMDK is written behind it by qemu-img.
+    await writeFile(partial, Buffer.alloc(diskOffset));
+    const template = join(work, names.vmdk);
+    await qemuImgOutput(qemuImg, ['create', '-q', '-f', 'vmdk', '-o', 'subformat=streamOptimized,adapter_type=lsilogic', template, String(facts.virtualSize)]);
+    log(`convert: ${basename(image)} (${facts.format}, ${(facts.virtualSize / 2 ** 30).toFixed(2)} GiB virtual, ${(facts.populatedSize / 2 ** 30).toFixed(2)} GiB data) → streamOptimized VMDK inside ${basename(out)}`);
+    const convertStart = Date.now();
+    await convertInto({ qemuImg, image, format: facts.format, target: partial, offset: diskOffset, template, log, intervalMs, virtualSize: facts.virtualSize, signal: options.signal });
+    const convertSeconds = (Date.now() - convertStart) / 1000;
+
+    // 2. One read over the VMDK: its SHA-256 for the manifest.
+    const hashStart = Date.now();
+    const vmdkSize = (await stat(partial)).size - diskOffset;
+    const vmdkReport = progressReporter(log, 'hash disk', vmdkSize, intervalMs);
+    let hashed = 0;
+    const vmdkSha = await hashRange(partial, diskOffset, vmdkSize, (n) => vmdkReport((hashed += n)), options.signal);
+    vmdkReport(vmdkSize, true);
+
+    // 3. Descriptor (now with the VMDK's size), manifest and tar headers into the reserved head; tar end.
+    const ovfText = descriptor(vmdkSize);
+    const ovf = Buffer.alloc(ovfLength, ' ');
+    ovf.write(ovfText);
+    ovf[ovfLength - 1] = 0x0a;
+    const ovfSha = createHash('sha256').update(ovf).digest('hex');
+    const mf = Buffer.from(manifestText([{ name: names.ovf, sha256: ovfSha }, { name: names.vmdk, sha256: vmdkSha }]));
+    const mtime = new Date(properties.buildDate);
+    const head = await encodeHead(
+      [
+        { name: names.ovf, body: ovf, size: ovf.length },
+        { name: names.mf, body: mf, size: mf.length },
+        { name: names.vmdk, size: vmdkSize },
+      ],
+      mtime,
+      diskOffset,
+    );
+    const fh = await open(partial, 'r+');
+    try {
+      await fh.write(head, 0, head.length, 0);
+      // Padding of the disk entry to a 512-byte block, then the end-of-archive marker (two zero blocks).
+      const tail = Buffer.alloc(padTo512(vmdkSize) - vmdkSize + 2 * BLOCK);
+      await fh.write(tail, 0, tail.length, diskOffset + vmdkSize);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+
+    // 4. One read over the archive: the OVA's SHA-256.
+    const size = (await stat(partial)).size;
+    const ovaReport = progressReporter(log, 'hash ova', size, intervalMs);
+    hashed = 0;
+    const sha256 = await hashRange(partial, 0, size, (n) => ovaReport((hashed += n)), options.signal);
+    ovaReport(size, true);
+    const hashSeconds = (Date.now() - hashStart) / 1000;
+
+    await rename(partial, out);
+    const sha256File = `${out}.sha256`;
+    await writeFile(sha256File, `${sha256}  ${basename(out)}\n`);
+    if (options.keepIntermediates) {
+      keep = true;
+      await writeFile(join(work, names.ovf), ovf);
+      await writeFile(join(work, names.mf), mf);
+    }
+    return {
+      ova: out,
+      sha256,
+      sha256File,
+      size,
+      entries: [
+        { name: names.ovf, size: ovf.length, sha256: ovfSha },
+        { name: names.mf, size: mf.length, sha256: createHash('sha256').update(mf).digest('hex') },
+        { name: names.vmdk, size: vmdkSize, sha256: vmdkSha },
+      ],
+      virtualSize: facts.virtualSize,
+      populatedSize: facts.populatedSize,
+      properties,
+      timings: { convertSeconds, hashSeconds, totalSeconds: (Date.now() - started) / 1000 },
+      intermediates: keep ? work : undefined,
+    };
+  } catch (e) {
+    await rm(partial, { force: true });
+    if (options.signal?.aborted) throw new OvaPackError('OVA packing was cancelled; the partial OVA was removed');
+    throw e;
+  } finally {
+    if (!keep) await rm(work, { recursive: true, force: true });
+  }
+}

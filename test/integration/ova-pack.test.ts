@@ -1,0 +1,265 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { extract } from 'tar-stream';
+import { XMLParser } from 'fast-xml-parser';
+import { packOva, readPackOvaOptions, manifestText, OvaPackError, type PackOvaResult } from '../../actions/lib/ova-pack.js';
+import { ENVELOPE_ORDER, PRODUCT_SECTION_ORDER, RASD_ORDER, VIRTUAL_SYSTEM_ORDER, VMDK_STREAM_OPTIMIZED_FORMAT } from '../../actions/lib/ovf-descriptor.js';
+import { readOvaProperties } from '../../actions/lib/ova-read.js';
+import { detectBuildType } from '../../actions/lib/build-decision.js';
+import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { runCli } from '../support/run-cli.js';
+
+let dir: string;
+let image: string;
+const VIRTUAL = 96 * 1024 * 1024;
+
+/** A qcow2 with real data: random (incompressible), text (compressible), and holes. */
+function makeImage(path: string, virtualBytes: number, randomMiB: number): void {
+  const raw = `${path}.raw`;
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(virtualBytes)]);
+  execFileSync('dd', [`if=/dev/urandom`, `of=${raw}`, 'bs=1M', `count=${randomMiB}`, 'conv=notrunc', 'status=none']);
+  const text = Buffer.from(Array.from({ length: 60000 }, (_, i) => `log line ${i}: the lab is warming up\n`).join(''));
+  const fd = openSync(raw, 'r+');
+  try {
+    writeFileSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
+  rmSync(raw);
+}
+
+interface Entry {
+  name: string;
+  size: number;
+  sha256: string;
+  body?: Buffer;
+  headerMagic?: string;
+}
+
+/** Streams an OVA with tar-stream: entries in order with their sizes and SHA-256 (small bodies kept). */
+async function readEntries(ova: string): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  const tar = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('entry', (header, stream, next) => {
+      const hash = createHash('sha256');
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => {
+        hash.update(c);
+        if ((header.size ?? 0) < 1 << 20) chunks.push(c);
+      });
+      stream.on('end', () => {
+        entries.push({ name: header.name, size: header.size ?? 0, sha256: hash.digest('hex'), body: chunks.length ? Buffer.concat(chunks) : undefined });
+        next();
+      });
+    });
+    tar.on('finish', resolve);
+    tar.on('error', reject);
+  });
+  createReadStream(ova).pipe(tar);
+  await done;
+  return entries;
+}
+
+/** The `magic` and `version` fields of every tar header (offsets 257..265), walked by header sizes. */
+function headerMagics(ova: string, count: number): string[] {
+  const fd = openSync(ova, 'r');
+  const magics: string[] = [];
+  try {
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const h = Buffer.alloc(512);
+      readSync(fd, h, 0, 512, offset);
+      magics.push(h.subarray(257, 265).toString('latin1'));
+      const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+      offset += 512 + Math.ceil(size / 512) * 512;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return magics;
+}
+
+const childNames = (node: Record<string, unknown>) => Object.keys(node).filter((k) => !k.startsWith('@_') && k !== '#text');
+/** Asserts that `actual` lists elements in an order consistent with the schema order `order`. */
+function expectSchemaOrder(actual: string[], order: readonly string[]): void {
+  const positions = actual.map((n) => order.indexOf(n));
+  expect(positions).not.toContain(-1);
+  expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-ova-pack-'));
+  image = join(dir, 'guest.qcow2');
+  makeImage(image, VIRTUAL, 16);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('packOva: a correct OVA in one pass', () => {
+  let result: PackOvaResult;
+  let entries: Entry[];
+  const out = () => join(dir, 'hedgehog-lab-prewarmed-1.4.0.ova');
+
+  beforeAll(async () => {
+    result = await packOva({ image, out: out(), buildType: 'prewarmed', version: '1.4.0', gitSha: 'abc1234', buildDate: new Date('2025-03-01T12:00:00Z'), cpus: 2, memoryMiB: 4096 });
+    entries = await readEntries(out());
+  }, 120_000);
+
+  it('writes the descriptor first, then the manifest, then the disk, as ustar entries', () => {
+    expect(entries.map((e) => e.name)).toEqual(['hedgehog-lab-prewarmed-1.4.0.ovf', 'hedgehog-lab-prewarmed-1.4.0.mf', 'hedgehog-lab-prewarmed-1.4.0-disk1.vmdk']);
+    expect(headerMagics(out(), 3)).toEqual(['ustar\u000000', 'ustar\u000000', 'ustar\u000000']);
+    // GNU tar agrees on the listing.
+    const listing = execFileSync('tar', ['tf', out()], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing).toEqual(entries.map((e) => e.name));
+  });
+
+  it('lists in the manifest the SHA-256 of every other entry, as it is in the archive', () => {
+    const [ovf, mf, disk] = entries;
+    expect(mf!.body!.toString()).toBe(manifestText([ovf!, disk!]));
+    expect(result.entries.map((e) => [e.name, e.size, e.sha256])).toEqual(entries.map((e) => [e.name, e.size, e.sha256]));
+  });
+
+  it('writes an .ova.sha256 that sha256sum -c accepts', () => {
+    expect(readFileSync(result.sha256File, 'utf8')).toBe(`${result.sha256}  hedgehog-lab-prewarmed-1.4.0.ova\n`);
+    const check = spawnSync('sha256sum', ['-c', result.sha256File], { cwd: dir, encoding: 'utf8' });
+    expect(check.stdout).toContain('hedgehog-lab-prewarmed-1.4.0.ova: OK');
+    expect(check.status).toBe(0);
+    expect(result.size).toBe(readFileSync(out()).length);
+  });
+
+  it('holds a streamOptimized VMDK with the image’s virtual size and the same data', () => {
+    const vmdk = join(dir, 'extracted.vmdk');
+    const disk = entries[2]!;
+    execFileSync('bash', ['-c', `tar -xOf "$1" "$2" > "$3"`, '_', out(), disk.name, vmdk]);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', vmdk], { encoding: 'utf8' }));
+    expect(info.format).toBe('vmdk');
+    expect(info['virtual-size']).toBe(VIRTUAL);
+    expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+    expect(execFileSync('qemu-img', ['compare', image, vmdk], { encoding: 'utf8' })).toContain('Images are identical');
+    rmSync(vmdk);
+  });
+
+  it('describes the disk, hardware and build in an OVF 1.0 envelope in schema order', () => {
+    const xml = entries[0]!.body!.toString();
+    const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', preserveOrder: false });
+    const doc = parser.parse(xml) as Record<string, Record<string, unknown>>;
+    const env = doc['Envelope']!;
+    expect(env['@_xmlns']).toBe('http://schemas.dmtf.org/ovf/envelope/1');
+    expect(env['@_ovf:version']).toBe('1.0');
+    expect(childNames(env)).toEqual([...ENVELOPE_ORDER]);
+    const file = (env['References'] as Record<string, Record<string, string>>)['File']!;
+    expect(Number(file['@_ovf:size'])).toBe(entries[2]!.size);
+    expect(file['@_ovf:href']).toBe(entries[2]!.name);
+    const disk = (env['DiskSection'] as Record<string, Record<string, string>>)['Disk']!;
+    expect(Number(disk['@_ovf:capacity'])).toBe(VIRTUAL);
+    expect(disk['@_ovf:format']).toBe(VMDK_STREAM_OPTIMIZED_FORMAT);
+    expect(Number(disk['@_ovf:populatedSize'])).toBe(result.populatedSize);
+    expect(result.populatedSize).toBeGreaterThanOrEqual(16 * 1024 * 1024);
+    expect(result.populatedSize).toBeLessThan(VIRTUAL);
+    const vs = env['VirtualSystem'] as Record<string, unknown>;
+    expectSchemaOrder(childNames(vs), VIRTUAL_SYSTEM_ORDER);
+    expectSchemaOrder(childNames(vs['ProductSection'] as Record<string, unknown>), PRODUCT_SECTION_ORDER);
+    const items = (vs['VirtualHardwareSection'] as Record<string, Record<string, unknown>[]>)['Item']!;
+    for (const it of items) expectSchemaOrder(childNames(it).map((n) => n.replace(/^rasd:/, '')), RASD_ORDER);
+    const byType = (t: number) => items.find((i) => Number(i['rasd:ResourceType']) === t)!;
+    expect(Number(byType(3)['rasd:VirtualQuantity'])).toBe(2);
+    expect(Number(byType(4)['rasd:VirtualQuantity'])).toBe(4096);
+    expect(byType(10)['rasd:ResourceSubType']).toBe('E1000');
+    expect(byType(17)['rasd:HostResource']).toBe('ovf:/disk/vmdisk1');
+    expect((vs['OperatingSystemSection'] as Record<string, string>)['@_ovf:id']).toBe('96');
+  });
+
+  it('carries the build in ProductSection class labforge, which detect-build-type reads back', async () => {
+    expect(await readOvaProperties(out())).toEqual({ buildType: 'prewarmed', version: '1.4.0', buildDate: '2025-03-01T12:00:00Z', gitSha: 'abc1234' });
+    const decision = await detectBuildType({ ova: out() });
+    expect(decision).toMatchObject({ buildType: 'prewarmed', source: 'ova', version: '1.4.0', versionSource: 'ova' });
+  });
+
+  it('leaves nothing behind but the OVA and its .sha256', () => {
+    expect(readdirSync(dir).sort()).toEqual(['guest.qcow2', 'hedgehog-lab-prewarmed-1.4.0.ova', 'hedgehog-lab-prewarmed-1.4.0.ova.sha256']);
+  });
+});
+
+describe('packOva: keeping intermediates, failures and cancellation', () => {
+  it('keeps the work directory when asked', async () => {
+    const sub = mkdtempSync(join(dir, 'keep-'));
+    const r = await packOva({ image, out: join(sub, 'k.ova'), buildType: 'standard', version: '2.0.0', keepIntermediates: true });
+    expect(r.intermediates).toBeDefined();
+    expect(readdirSync(r.intermediates!).sort()).toEqual(['hedgehog-lab-standard-2.0.0-disk1.vmdk', 'hedgehog-lab-standard-2.0.0.mf', 'hedgehog-lab-standard-2.0.0.ovf']);
+    rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+
+  it('names the input when the image does not exist', async () => {
+    await expect(packOva({ image: join(dir, 'nope.qcow2'), out: join(dir, 'x.ova'), buildType: 'standard', version: '1.0.0' })).rejects.toMatchObject({ name: 'InputError', input: 'image' });
+  });
+
+  it('reports qemu-img’s own words for a broken image and leaves no partial file', async () => {
+    const sub = mkdtempSync(join(dir, 'broken-'));
+    const broken = join(sub, 'broken.qcow2');
+    // A qcow2 magic followed by garbage: qemu-img refuses to open it.
+    writeFileSync(broken, Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(4092, 0x5a)]));
+    const err = await packOva({ image: broken, out: join(sub, 'b.ova'), buildType: 'standard', version: '1.0.0' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OvaPackError);
+    expect((err as Error).message).toMatch(/qemu-img/);
+    expect(readdirSync(sub)).toEqual(['broken.qcow2']);
+    rmSync(sub, { recursive: true, force: true });
+  });
+
+  it('stops qemu-img and removes the partial OVA when cancelled', async () => {
+    const sub = mkdtempSync(join(dir, 'cancel-'));
+    const big = join(sub, 'big.qcow2');
+    makeImage(big, 512 * 1024 * 1024, 384);
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const pending = packOva({ image: big, out: join(sub, 'c.ova'), buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100 });
+    // Cancel once qemu-img is converting.
+    for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('convert:')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    controller.abort();
+    await expect(pending).rejects.toThrow(/cancelled/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(readdirSync(sub)).toEqual(['big.qcow2']);
+    const ps = spawnSync('pgrep', ['-f', `qemu-img convert.*${sub}`], { encoding: 'utf8' });
+    expect(ps.stdout.trim()).toBe('');
+    rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+});
+
+describe('pack-ova inputs', () => {
+  it('rejects a version that is not semver, naming the input', () => {
+    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).toThrow(InputError);
+    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).toThrow(/^version: 'latest' is not a semantic version/);
+  });
+  it('rejects an unknown build type and an output that is not .ova', () => {
+    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', 'build-type': 'warm' }))).toThrow(/^build-type:/);
+    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', out: 'x.tar' }))).toThrow(/^out:/);
+  });
+  it('defaults the output to the artifact base name', () => {
+    expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'v1.2.0', 'build-type': 'prewarmed' }))).toMatchObject({ out: 'hedgehog-lab-prewarmed-1.2.0.ova', version: '1.2.0', cpus: 4, memoryMiB: 8192 });
+  });
+});
+
+describe('labforge pack-ova', () => {
+  it('packs an image and prints the result as JSON', async () => {
+    const sub = mkdtempSync(join(dir, 'cli-'));
+    const run = await runCli(['pack-ova', '--image', image, '--out', join(sub, 'cli.ova'), '--build-type', 'standard', '--version', '3.1.4', '--git-sha', 'deadbeef']);
+    expect(run.stderr).toContain('convert:');
+    expect(run.code).toBe(0);
+    const printed = JSON.parse(run.stdout) as PackOvaResult;
+    expect(printed.properties).toMatchObject({ buildType: 'standard', version: '3.1.4', gitSha: 'deadbeef' });
+    expect(existsSync(join(sub, 'cli.ova.sha256'))).toBe(true);
+    rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+
+  it('exits 2 with the input named when --image is missing', async () => {
+    const run = await runCli(['pack-ova', '--version', '1.0.0']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^labforge pack-ova: image: is required but empty/);
+  });
+});
