@@ -157,7 +157,8 @@ async function encodeHead(parts: { name: string; body?: Buffer; size: number }[]
   const chunks: Buffer[] = [];
   let total = 0;
   const done = new Promise<void>((resolveDone, reject) => {
-    tar.on('data', (c: Buffer) => {
+    tar.on('data', (data: unknown) => {
+      const c = data as Buffer;
       chunks.push(c);
       total += c.length;
       if (total >= expected) resolveDone();

@@ -3,5 +3,6 @@ import type { Command } from '../command.js';
 import { warmCommand } from './warm.js';
 import { detectBuildTypeCommand } from './detect-build-type.js';
 import { releaseCommand } from './release.js';
+import { packOvaCommand } from './pack-ova.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand];

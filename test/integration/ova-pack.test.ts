@@ -49,7 +49,8 @@ async function readEntries(ova: string): Promise<Entry[]> {
     tar.on('entry', (header, stream, next) => {
       const hash = createHash('sha256');
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => {
+      stream.on('data', (data: unknown) => {
+        const c = data as Buffer;
         hash.update(c);
         if ((header.size ?? 0) < 1 << 20) chunks.push(c);
       });
