@@ -31,7 +31,7 @@ export interface StepTiming {
 export class StepFailedError extends Error {
   constructor(
     readonly step: string,
-    readonly cause: Error,
+    override readonly cause: Error,
     readonly timeline: StepTiming[],
     readonly cleanupErrors: Error[],
   ) {

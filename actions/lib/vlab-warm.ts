@@ -1,0 +1,584 @@
+/**
+ * vlab-warm: turn a standard appliance image into a pre-warmed one.
+ *
+ * The standard image is never modified: the warm runs on a copy-on-write overlay. QEMU boots the overlay
+ * (own process group, serial console to a file, SSH forwarded from a free 127.0.0.1 port); over SSH the
+ * guest orchestrator initializes the lab in build-time mode, readiness is proven with a real probe, and only
+ * then the marker `prewarmed` and a warm manifest (lab version, timings, readiness evidence) are written.
+ * The guest is sealed (clone hygiene), shut down cleanly (poweroff, then kill after a timeout) and the
+ * overlay is flattened into the output image.
+ *
+ * Attach mode warms a machine that something else runs (e.g. a Packer build calling `labforge warm
+ * --attach` from a shell-local provisioner): no overlay, boot, shutdown or flatten.
+ *
+ * The warm is a sequence of steps with cleanups (see step-sequence.ts): failure or cancellation anywhere
+ * leaves no QEMU and no overlay behind.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { InputError, checkVersion, readBool, readChoice, readInt, readString, type InputGetter } from './inputs.js';
+import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
+import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
+import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
+
+/** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
+export const ORCHESTRATOR = '/usr/local/sbin/hedgehog-lab';
+export const SEAL_HELPER = '/usr/local/sbin/hedgehog-lab-seal';
+export const DEFAULT_MARKER_PATH = '/etc/hedgehog-lab/build-type';
+export const DEFAULT_MANIFEST_PATH = '/var/lib/hedgehog-lab/warm-manifest.json';
+
+export type { Accelerator };
+
+export interface WarmOptions {
+  /** Boot mode: the standard qcow2 image (read only: the warm runs on an overlay). */
+  image?: string;
+  /** Boot mode: where the pre-warmed qcow2 is written. */
+  output?: string;
+  /** Attach mode: an already running machine. */
+  attach?: { host: string; port: number };
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  /** Expose virtualization to the guest (`-cpu host`): the lab runs its own VMs. Needs KVM. */
+  nested: boolean;
+  sshUser: string;
+  /** The private key text (from ssh-key or ssh-key-path). Never logged. */
+  sshKey: string;
+  /** Runs the lab's build-time initialization. */
+  initCommand: string;
+  /** Proves readiness: exit 0 = ready. */
+  readyCommand: string;
+  /** Prints the lab's status JSON for the manifest (best effort; '' = none). */
+  statusCommand: string;
+  /** Clone hygiene before shutdown (when `seal`). */
+  sealCommand: string;
+  seal: boolean;
+  initTimeoutMinutes: number;
+  readyTimeoutMinutes: number;
+  sshTimeoutMinutes: number;
+  shutdownTimeoutSeconds: number;
+  markerPath: string;
+  manifestPath: string;
+  /** Extra QEMU arguments (e.g. direct kernel boot). */
+  qemuArgs: string[];
+  /** The lab (appliance) version recorded in the warm manifest. */
+  version: string;
+}
+
+/** The record written into the guest at `manifestPath` after readiness is proven. */
+export interface WarmManifest {
+  schema: 1;
+  buildType: 'prewarmed';
+  labVersion: string;
+  warmedAt: string;
+  mode: 'boot' | 'attach';
+  sourceImage?: string;
+  accelerator?: Accelerator;
+  /** Seconds per step up to readiness. */
+  timings: Record<string, number>;
+  init: { command: string; exitCode: number | null; seconds: number };
+  readiness: {
+    command: string;
+    exitCode: number | null;
+    seconds: number;
+    provedAt: string;
+    /** The tail of the probe's output. */
+    output: string;
+    /** The lab's status JSON (status-command), when it printed JSON. */
+    status: unknown;
+  };
+}
+
+export interface WarmResult {
+  /** The pre-warmed image (boot mode). */
+  image?: string;
+  warmSeconds: number;
+  /** Seconds per step: boot, ssh-up, init, ready, mark, seal, shutdown, flatten. */
+  timeline: Record<string, number>;
+  steps: StepTiming[];
+  manifest: WarmManifest;
+  serialLog?: string;
+}
+
+/** What a running warm holds, reported as soon as it exists so that a `post:` step can clean up. */
+export interface WarmResources {
+  qemuPid?: number;
+  overlay?: string;
+  serialLog?: string;
+}
+
+export interface WarmRunOptions {
+  /** Receives every progress and remote output line. */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  onResources?: (resources: WarmResources) => void;
+  /** Called when a step starts (tests use it to cancel mid-init). */
+  onStepStart?: (step: string) => void;
+}
+
+/** A warm that failed: which step, why, and the evidence (remote output, diagnosis, serial lines). */
+export class WarmError extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+    readonly timeline: StepTiming[],
+  ) {
+    super(message);
+    this.name = 'WarmError';
+  }
+}
+
+// ------------------------------------------------------------------ inputs --
+
+/**
+ * Splits the qemu-args input: a JSON array of strings, or words separated by white space (an argument that
+ * contains spaces needs the JSON form).
+ */
+export function parseQemuArgs(raw: string): string[] {
+  const v = raw.trim();
+  if (v === '') return [];
+  if (v.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch (e) {
+      throw new InputError('qemu-args', `is not a valid JSON array (${(e as Error).message})`, 'give a JSON array of strings, or words separated by spaces');
+    }
+    if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) {
+      throw new InputError('qemu-args', 'must be an array of strings', 'give a JSON array of strings such as ["-kernel","/path/vmlinuz"]');
+    }
+    return parsed;
+  }
+  return v.split(/\s+/);
+}
+
+function readKey(get: InputGetter): string {
+  const inline = get('ssh-key');
+  const path = readString(get, 'ssh-key-path');
+  if (inline.trim() !== '' && path !== '') throw new InputError('ssh-key', 'both ssh-key and ssh-key-path are set', 'give only one of them');
+  if (inline.trim() !== '') {
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(inline)) throw new InputError('ssh-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'pass the private key text, e.g. from a secret');
+    return inline.trim() + '\n';
+  }
+  if (path === '') throw new InputError('ssh-key-path', 'no SSH key given', 'set ssh-key (the private key text) or ssh-key-path (a key file)');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError('ssh-key-path', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the path of the private key file');
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new InputError('ssh-key-path', `${path} is not a private key file`, 'give the private key, not the .pub file');
+  return text;
+}
+
+function readAbsPath(get: InputGetter, name: string, fallback: string): string {
+  const v = readString(get, name, fallback);
+  if (!v.startsWith('/')) throw new InputError(name, `'${v}' is not an absolute path in the guest`, `give an absolute path such as ${fallback}`);
+  return v;
+}
+
+/** Reads and validates the vlab-warm inputs (the action's and `labforge warm`'s names). */
+export function readWarmOptions(get: InputGetter): WarmOptions {
+  const image = readString(get, 'image');
+  const host = readString(get, 'host');
+  const portRaw = readString(get, 'port');
+  let attach: WarmOptions['attach'];
+  let output: string | undefined;
+  if (host !== '' || portRaw !== '') {
+    if (image !== '') throw new InputError('image', 'image and host/port are both set', 'give image (boot a standard image) or host and port (attach to a running machine), not both');
+    if (host === '') throw new InputError('host', 'port is set but host is empty', 'give the host of the running machine, e.g. 127.0.0.1');
+    const port = readInt(get, 'port', 0, { min: 1, max: 65535 });
+    if (port === 0) throw new InputError('port', 'host is set but port is empty', 'give the SSH port of the running machine');
+    if (readString(get, 'output') !== '') throw new InputError('output', 'attach mode writes no image', 'leave output empty with host/port; the machine that runs the guest makes the image');
+    attach = { host, port };
+  } else {
+    if (image === '') throw new InputError('image', 'is required', 'give the standard qcow2 image to warm (or host and port to attach to a running machine)');
+    if (!existsSync(image) || !statSync(image).isFile()) throw new InputError('image', `${image} does not exist or is not a file`, 'give the path of the standard qcow2 image');
+    output = readString(get, 'output');
+    if (output === '') throw new InputError('output', 'is required', 'give the path of the pre-warmed qcow2 to write');
+    if (resolve(output) === resolve(image)) throw new InputError('output', 'is the same file as image', 'write the pre-warmed image to a new path: the standard image is never modified');
+    if (!existsSync(dirname(resolve(output)))) throw new InputError('output', `directory ${dirname(resolve(output))} does not exist`, 'create it first');
+  }
+  const accelerator = readChoice(get, 'accelerator', ['kvm', 'tcg'] as const, 'kvm');
+  const nested = readBool(get, 'nested', accelerator === 'kvm');
+  if (nested && accelerator === 'tcg' && !attach) throw new InputError('nested', 'needs accelerator kvm (-cpu host is not available under TCG)', 'set nested to false, or use a KVM runner');
+  const readyTimeoutMinutes = readInt(get, 'ready-timeout-minutes', 30, { min: 1, max: 24 * 60 });
+  const initTimeoutMinutes = readInt(get, 'init-timeout-minutes', 90, { min: 1, max: 24 * 60 });
+  const sshUser = readString(get, 'ssh-user', 'lab');
+  if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError('ssh-user', `'${sshUser}' is not a user name`, 'give the guest user that SSH logs in as');
+  const versionRaw = readString(get, 'version');
+  const readySeconds = readyTimeoutMinutes * 60;
+  return {
+    ...(image !== '' ? { image } : {}),
+    ...(output ? { output } : {}),
+    ...(attach ? { attach } : {}),
+    accelerator,
+    memoryMiB: readInt(get, 'memory', 4096, { min: 256, max: 1024 * 1024 }),
+    cpus: readInt(get, 'cpus', 2, { min: 1, max: 256 }),
+    nested,
+    sshUser,
+    sshKey: readKey(get),
+    // The boot service may be initializing the lab already (a standard image's first boot): wait for its
+    // lock instead of failing; build-init then only resumes and proves readiness.
+    initCommand: readString(get, 'init-command', `sudo -n ${ORCHESTRATOR} build-init --lock-timeout ${initTimeoutMinutes * 60}`),
+    readyCommand: readString(get, 'ready-command', `sudo -n ${ORCHESTRATOR} ready --wait ${readySeconds}`),
+    statusCommand: readString(get, 'status-command', `sudo -n ${ORCHESTRATOR} status --json`),
+    sealCommand: readString(get, 'seal-command', `sudo -n ${SEAL_HELPER} --remove-authorized-keys ${sshUser}`),
+    seal: readBool(get, 'seal', true),
+    initTimeoutMinutes,
+    readyTimeoutMinutes,
+    sshTimeoutMinutes: readInt(get, 'ssh-timeout-minutes', 10, { min: 1, max: 240 }),
+    shutdownTimeoutSeconds: readInt(get, 'shutdown-timeout-seconds', 180, { min: 5, max: 3600 }),
+    markerPath: readAbsPath(get, 'marker-path', DEFAULT_MARKER_PATH),
+    manifestPath: readAbsPath(get, 'manifest-path', DEFAULT_MANIFEST_PATH),
+    qemuArgs: parseQemuArgs(get('qemu-args')),
+    version: versionRaw === '' ? '0.0.0-dev' : checkVersion(versionRaw, 'version'),
+  };
+}
+
+// ------------------------------------------------------------------- steps --
+
+interface WarmState {
+  opts: WarmOptions;
+  log: (line: string) => void;
+  onResources: (r: WarmResources) => void;
+  overlay?: string;
+  serialLog?: string;
+  vm?: VmHandle;
+  vmExited?: boolean;
+  session?: RemoteSession;
+  init?: ExecResult;
+  ready?: ExecResult;
+  status?: unknown;
+  manifest?: WarmManifest;
+  timings: Record<string, number>;
+  flattenTmp?: string;
+}
+
+/** Runs a program to completion; rejects with its stderr on a non-zero exit. */
+function runTool(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${cmd} was cancelled`) : new Error(`cannot run ${cmd}: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${err.trim()}`))));
+  });
+}
+
+const tail = (text: string, lines = 25) => text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+
+/** Lines of a serial console log that tell why a boot went wrong (or how far it got). */
+export function relevantSerialLines(text: string, max = 30): string[] {
+  const interesting = /(error|fail|panic|timed out|emergency|ssh|hedgehog-lab|login:|reached target|kernel|dhcp|network)/i;
+  // eslint-disable-next-line no-control-regex
+  const lines = text.split(/\r?\n/).map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trimEnd()).filter((l) => l !== '');
+  const picked = lines.filter((l) => interesting.test(l));
+  return (picked.length > 0 ? picked : lines).slice(-max);
+}
+
+const overlayStep: Step<WarmState> = {
+  name: 'overlay',
+  skip: (s) => s.opts.attach !== undefined,
+  run: async (s, signal) => {
+    const image = resolve(s.opts.image!);
+    const infoText = await runTool('qemu-img', ['info', '--output=json', image], signal);
+    const format = (JSON.parse(infoText) as { format?: string }).format ?? 'qcow2';
+    const output = resolve(s.opts.output!);
+    s.overlay = `${output}.overlay.qcow2`;
+    s.serialLog = `${output}.serial.log`;
+    await rm(s.overlay, { force: true });
+    s.onResources({ overlay: s.overlay, serialLog: s.serialLog });
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', format, s.overlay], signal);
+    s.log(`overlay ${s.overlay} on ${basename(image)} (${format}; the standard image is not modified)`);
+  },
+  cleanup: async (s) => {
+    if (s.overlay) await rm(s.overlay, { force: true });
+  },
+};
+
+const bootStep: Step<WarmState> = {
+  name: 'boot',
+  skip: (s) => s.opts.attach !== undefined,
+  run: async (s) => {
+    const o = s.opts;
+    s.vm = await startVm({
+      image: s.overlay!,
+      accelerator: o.accelerator,
+      memoryMiB: o.memoryMiB,
+      cpus: o.cpus,
+      nested: o.nested,
+      serialLog: s.serialLog!,
+      extraArgs: o.qemuArgs,
+    });
+    s.onResources({ qemuPid: s.vm.pid, overlay: s.overlay, serialLog: s.serialLog });
+    void s.vm.exited.then(() => (s.vmExited = true));
+    s.log(`QEMU pid ${s.vm.pid} (${o.accelerator}, ${o.cpus} CPU, ${o.memoryMiB} MiB${o.nested ? ', -cpu host' : ''}); SSH on 127.0.0.1:${s.vm.sshPort}; serial console → ${s.serialLog}`);
+  },
+  cleanup: async (s) => {
+    if (s.vm && !s.vmExited) {
+      s.log(`stopping QEMU pid ${s.vm.pid}`);
+      await s.vm.kill();
+    }
+  },
+};
+
+const sshUpStep: Step<WarmState> = {
+  name: 'ssh-up',
+  run: async (s, signal) => {
+    const o = s.opts;
+    const host = o.attach?.host ?? '127.0.0.1';
+    const port = o.attach?.port ?? s.vm!.sshPort;
+    let lastNote = 0;
+    try {
+      s.session = await connectSsh({
+        host,
+        port,
+        username: o.sshUser,
+        privateKey: o.sshKey,
+        timeoutMs: o.sshTimeoutMinutes * 60_000,
+        attemptTimeoutMs: 20_000,
+        signal,
+        onAttemptFailed: (n, e, ms) => {
+          if (s.vmExited) throw new Error(`QEMU exited while waiting for SSH (see ${s.serialLog})`);
+          if (ms - lastNote >= 15_000) {
+            lastNote = ms;
+            s.log(`waiting for SSH on ${host}:${port} (${Math.round(ms / 1000)} s, attempt ${n}: ${e.message})`);
+          }
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof SshConnectTimeoutError)) throw e;
+      const parts = [e.message];
+      parts.push(await sshVerdict(host, port, o));
+      if (s.serialLog && existsSync(s.serialLog)) {
+        const lines = relevantSerialLines(await readFile(s.serialLog, 'utf8'));
+        parts.push(`serial console (${s.serialLog}), relevant lines:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+      }
+      throw new Error(parts.join('\n'));
+    }
+    s.log(`SSH up as ${o.sshUser}@${host}:${port} (host key ${s.session.hostKeyFingerprint})`);
+  },
+  cleanup: async (s) => {
+    s.session?.close();
+  },
+};
+
+/** The ssh-diagnose verdict for a target that did not come up (placeholder until ssh-diagnose lands). */
+async function sshVerdict(host: string, port: number, o: WarmOptions): Promise<string> {
+  void o;
+  return `ssh-diagnose: not available yet for ${host}:${port}`;
+}
+
+/** Runs a remote command, streaming its output; fails with its exit code and last lines. */
+async function remoteStep(s: WarmState, what: string, command: string, timeoutMinutes: number, signal: AbortSignal): Promise<ExecResult> {
+  s.log(`$ ${command}`);
+  const r = await s.session!.exec(command, { timeoutMs: timeoutMinutes * 60_000, signal, onLine: (line) => s.log(`  | ${line}`) });
+  if (r.code !== 0) {
+    const evidence = tail(`${r.stdout}\n${r.stderr}`);
+    throw new Error(`${what} failed: '${command}' exited with ${r.code ?? `signal ${r.signal ?? '?'}`} after ${Math.round(r.durationMs / 1000)} s${evidence ? `; last output:\n${evidence}` : ' (no output)'}`);
+  }
+  return r;
+}
+
+const initStep: Step<WarmState> = {
+  name: 'init',
+  run: async (s, signal) => {
+    s.init = await remoteStep(s, 'lab initialization', s.opts.initCommand, s.opts.initTimeoutMinutes, signal);
+  },
+};
+
+const readyStep: Step<WarmState> = {
+  name: 'ready',
+  run: async (s, signal) => {
+    s.ready = await remoteStep(s, 'readiness check', s.opts.readyCommand, s.opts.readyTimeoutMinutes, signal);
+    if (s.opts.statusCommand !== '') {
+      const st = await s.session!.exec(s.opts.statusCommand, { timeoutMs: 120_000, signal });
+      try {
+        s.status = st.code === 0 ? JSON.parse(st.stdout) : null;
+      } catch {
+        s.status = null;
+      }
+    }
+    s.log(`lab ready (${Math.round(s.ready.durationMs / 1000)} s): ${tail(s.ready.stdout, 1) || 'probe exit 0'}`);
+  },
+};
+
+const markStep: Step<WarmState> = {
+  name: 'mark',
+  run: async (s) => {
+    const o = s.opts;
+    const r = s.ready!;
+    s.manifest = {
+      schema: 1,
+      buildType: 'prewarmed',
+      labVersion: o.version,
+      warmedAt: new Date().toISOString(),
+      mode: o.attach ? 'attach' : 'boot',
+      ...(o.image ? { sourceImage: basename(o.image), accelerator: o.accelerator } : {}),
+      timings: { ...s.timings },
+      init: { command: o.initCommand, exitCode: s.init!.code, seconds: Math.round(s.init!.durationMs / 100) / 10 },
+      readiness: {
+        command: o.readyCommand,
+        exitCode: r.code,
+        seconds: Math.round(r.durationMs / 100) / 10,
+        provedAt: new Date().toISOString(),
+        output: tail(`${r.stdout}\n${r.stderr}`, 40),
+        status: s.status ?? null,
+      },
+    };
+    // The manifest first, the marker last: a marker always has its evidence next to it.
+    await s.session!.writeFile(o.manifestPath, JSON.stringify(s.manifest, null, 2) + '\n', { sudo: true, mode: '0644' });
+    await s.session!.writeFile(o.markerPath, 'prewarmed\n', { sudo: true, mode: '0644' });
+    s.log(`marker ${o.markerPath} = prewarmed; manifest ${o.manifestPath}`);
+  },
+};
+
+const sealStep: Step<WarmState> = {
+  name: 'seal',
+  skip: (s) => !s.opts.seal,
+  run: async (s, signal) => {
+    await remoteStep(s, 'sealing', s.opts.sealCommand, 10, signal);
+  },
+};
+
+const shutdownStep: Step<WarmState> = {
+  name: 'shutdown',
+  skip: (s) => s.opts.attach !== undefined,
+  run: async (s) => {
+    const vm = s.vm!;
+    const timeoutMs = s.opts.shutdownTimeoutSeconds * 1000;
+    s.log('powering off the guest');
+    // poweroff over SSH (the connection drops when it works); ACPI through QEMU's handle as the fallback.
+    const closed = s.session!.closed();
+    s.session!.exec('sudo -n systemctl poweroff', { timeoutMs: 30_000 }).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, vm.exited, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
+    clearTimeout(timer);
+    s.session!.close();
+    const stopped = await vm.shutdown({ timeoutMs });
+    s.vmExited = true;
+    if (!stopped.clean) s.log(`the guest did not power off within ${s.opts.shutdownTimeoutSeconds} s; QEMU was killed (the disk was synced by seal)`);
+  },
+};
+
+const flattenStep: Step<WarmState> = {
+  name: 'flatten',
+  skip: (s) => s.opts.attach !== undefined,
+  run: async (s, signal) => {
+    const output = resolve(s.opts.output!);
+    s.flattenTmp = `${output}.partial`;
+    await mkdir(dirname(output), { recursive: true });
+    await runTool('qemu-img', ['convert', '-O', 'qcow2', s.overlay!, s.flattenTmp], signal);
+    await rename(s.flattenTmp, output);
+    s.flattenTmp = undefined;
+    const size = (await stat(output)).size;
+    s.log(`pre-warmed image ${output} (${(size / 1024 / 1024).toFixed(0)} MiB)`);
+  },
+  cleanup: async (s) => {
+    if (s.flattenTmp) await rm(s.flattenTmp, { force: true });
+  },
+};
+
+/** The steps of a warm, in order. */
+export const WARM_STEPS: Step<WarmState>[] = [overlayStep, bootStep, sshUpStep, initStep, readyStep, markStep, sealStep, shutdownStep, flattenStep];
+
+/** Warms an image (or an attached machine). Rejects with a {@link WarmError} naming the failed step. */
+export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Promise<WarmResult> {
+  const log = run.log ?? (() => undefined);
+  const state: WarmState = { opts, log, onResources: run.onResources ?? (() => undefined), timings: {} };
+  const started = Date.now();
+  let steps: StepTiming[];
+  try {
+    steps = await runSteps(WARM_STEPS, state, {
+      ...(run.signal ? { signal: run.signal } : {}),
+      onStepStart: (name) => {
+        log(`== ${name}`);
+        run.onStepStart?.(name);
+      },
+      onStepEnd: (t) => {
+        if (t.status !== 'skipped') state.timings[t.step] = t.seconds;
+      },
+      onCleanupError: (step, e) => log(`cleanup of ${step} failed: ${e.message}`),
+    });
+  } catch (e) {
+    if (e instanceof StepFailedError) {
+      const cancelled = e.timeline.at(-1)?.status === 'cancelled';
+      throw new WarmError(e.step, cancelled ? `warm cancelled during ${e.step}; QEMU stopped and the overlay removed` : `warm failed at ${e.step}: ${e.cause.message}`, e.timeline);
+    }
+    throw e;
+  }
+  const timeline = Object.fromEntries(steps.filter((t) => t.status === 'ok').map((t) => [t.step, t.seconds]));
+  return {
+    ...(opts.output ? { image: resolve(opts.output) } : {}),
+    warmSeconds: Math.round((Date.now() - started) / 100) / 10,
+    timeline,
+    steps,
+    manifest: state.manifest!,
+    ...(state.serialLog ? { serialLog: state.serialLog } : {}),
+  };
+}
+
+/**
+ * Cleans up after a warm whose process is gone (the action's `post:` step, after cancellation): kills the
+ * QEMU process group by PID and removes the overlay. Returns what it did.
+ */
+export async function cleanupWarm(resources: WarmResources): Promise<string[]> {
+  const done: string[] = [];
+  if (resources.qemuPid && resources.qemuPid > 1) {
+    const pid = resources.qemuPid;
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (alive(pid) && (await isQemu(pid))) {
+      for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+        try {
+          process.kill(-pid, sig);
+        } catch {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            /* gone */
+          }
+        }
+        for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+        if (!alive(pid)) break;
+      }
+      done.push(`killed QEMU pid ${pid}`);
+    }
+  }
+  if (resources.overlay && existsSync(resources.overlay)) {
+    await rm(resources.overlay, { force: true });
+    done.push(`removed overlay ${resources.overlay}`);
+  }
+  return done;
+}
+
+/** True when PID is a QEMU process (never kill a recycled PID that belongs to something else). */
+async function isQemu(pid: number): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return /qemu-system/.test(cmdline.split('\0')[0] ?? '');
+  } catch {
+    return false;
+  }
+}
+
+/** The timeline as a compact JSON object (the action's `timeline` output). */
+export function timelineJson(result: Pick<WarmResult, 'timeline'>): string {
+  return JSON.stringify(result.timeline);
+}
+
+/** A shell command line from words (for composing init/ready commands). */
+export function commandLine(words: string[]): string {
+  return words.map(shellQuote).join(' ');
+}

@@ -1,0 +1,79 @@
+import type { Command, FlagSpec } from '../command.js';
+import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { readWarmOptions, warmImage, WarmError } from '../../actions/lib/vlab-warm.js';
+
+/** The vlab-warm action's inputs, as flags with the same names. */
+export const warmFlags: Record<string, FlagSpec> = {
+  image: { type: 'string', description: 'standard qcow2 image to warm (never modified: the warm runs on an overlay)' },
+  output: { type: 'string', description: 'where to write the pre-warmed qcow2' },
+  attach: { type: 'string', description: 'HOST:PORT of a running machine to warm instead of booting image (no boot, shutdown or flatten)' },
+  host: { type: 'string', description: 'attach mode: host of the running machine' },
+  port: { type: 'string', description: 'attach mode: SSH port of the running machine' },
+  accelerator: { type: 'string', description: 'kvm or tcg', default: 'kvm' },
+  memory: { type: 'string', description: 'guest memory in MiB', default: '4096' },
+  cpus: { type: 'string', description: 'virtual CPUs', default: '2' },
+  nested: { type: 'string', description: 'expose virtualization to the guest (-cpu host; kvm only)', default: 'true with kvm' },
+  'ssh-user': { type: 'string', description: 'guest user with passwordless sudo', default: 'lab' },
+  'ssh-key-path': { type: 'string', description: 'private key file for ssh-user' },
+  'ssh-key': { type: 'string', description: 'private key text (prefer --ssh-key-path: argv is visible to other users)' },
+  'init-command': { type: 'string', description: 'build-time lab initialization', default: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout <init-timeout>' },
+  'ready-command': { type: 'string', description: 'readiness probe (exit 0 = ready)', default: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait <ready-timeout>' },
+  'status-command': { type: 'string', description: "lab status JSON recorded in the warm manifest ('' for none)", default: 'sudo -n /usr/local/sbin/hedgehog-lab status --json' },
+  'seal-command': { type: 'string', description: 'clone hygiene before shutdown', default: 'sudo -n /usr/local/sbin/hedgehog-lab-seal --remove-authorized-keys <ssh-user>' },
+  seal: { type: 'string', description: 'run the seal command', default: 'true' },
+  'init-timeout-minutes': { type: 'string', description: 'limit for the init command', default: '90' },
+  'ready-timeout-minutes': { type: 'string', description: 'limit for the readiness probe', default: '30' },
+  'ssh-timeout-minutes': { type: 'string', description: 'limit for SSH to come up', default: '10' },
+  'shutdown-timeout-seconds': { type: 'string', description: 'wait for power-off before killing QEMU', default: '180' },
+  'marker-path': { type: 'string', description: 'build-type marker in the guest', default: '/etc/hedgehog-lab/build-type' },
+  'manifest-path': { type: 'string', description: 'warm manifest in the guest', default: '/var/lib/hedgehog-lab/warm-manifest.json' },
+  'qemu-args': { type: 'string', description: 'extra QEMU arguments: a JSON array, or words separated by spaces' },
+  version: { type: 'string', description: 'lab version recorded in the warm manifest', default: '0.0.0-dev' },
+};
+
+/** Splits `--attach HOST:PORT` into the host and port inputs. */
+function withAttach(get: (name: string) => string): (name: string) => string {
+  const attach = get('attach');
+  if (attach === '') return get;
+  const m = /^(.+):(\d+)$/.exec(attach);
+  if (!m) throw new InputError('attach', `'${attach}' is not HOST:PORT`, 'give the SSH address of the running machine, e.g. 127.0.0.1:2222');
+  if (get('host') !== '' || get('port') !== '') throw new InputError('attach', 'is given together with --host/--port', 'use one of them');
+  return inputsFrom({ ...Object.fromEntries(Object.keys(warmFlags).map((k) => [k, get(k)])), host: m[1], port: m[2] });
+}
+
+export const warmCommand: Command = {
+  name: 'warm',
+  summary: 'Turn a standard image into a pre-warmed one (boot, init the lab, prove readiness, mark, seal, shut down, flatten).',
+  flags: warmFlags,
+  details: [
+    'Examples:',
+    '  labforge warm --image standard.qcow2 --output prewarmed.qcow2 --accelerator tcg --nested false',
+    '  labforge warm --attach 127.0.0.1:2222 --ssh-key-path build_key   # from a Packer shell-local provisioner',
+    'Prints the result as JSON on stdout (image, warm-seconds, timeline); progress on stderr.',
+    'Exit codes: 0 warmed, 1 the warm failed (nothing left running), 2 bad input.',
+  ].join('\n'),
+  run: async ({ get, log, print }) => {
+    const options = readWarmOptions(withAttach(get));
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      log(`labforge warm: ${sig} received, stopping QEMU and removing the overlay`);
+      controller.abort(new Error(`cancelled by ${sig}`));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const result = await warmImage(options, { log, signal: controller.signal });
+      print(JSON.stringify({ image: result.image ?? '', 'warm-seconds': result.warmSeconds, timeline: result.timeline, serialLog: result.serialLog ?? '' }, null, 2));
+      return 0;
+    } catch (e) {
+      if (e instanceof WarmError) {
+        log(`labforge warm: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
