@@ -4,5 +4,6 @@ import { warmCommand } from './warm.js';
 import { detectBuildTypeCommand } from './detect-build-type.js';
 import { releaseCommand } from './release.js';
 import { packOvaCommand } from './pack-ova.js';
+import { preflightCommand } from './preflight.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand];
