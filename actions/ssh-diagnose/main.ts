@@ -1,3 +1,27 @@
-import { notImplemented } from '../lib/action-runner.js';
+import * as core from '@actions/core';
+import { actionInputs, runAction, setOutputs } from '../lib/action-runner.js';
+import { readBool } from '../lib/inputs.js';
+import { diagnoseSecrets, diagnoseSsh, diagnosisMarkdown, diagnosisOutputs, formatDiagnosis, readSshDiagnoseOptions } from '../lib/ssh-diagnose.js';
 
-await notImplemented('ssh-diagnose');
+/** Masks each secret line in everything the runner logs from here on. */
+function maskSecrets(secrets: string[]): void {
+  for (const s of secrets) if (!s.includes('\n')) core.setSecret(s);
+}
+
+await runAction('ssh-diagnose', {
+  main: async () => {
+    // Mask before anything (even an input error) can be logged.
+    maskSecrets(diagnoseSecrets({ password: core.getInput('password'), passphrase: core.getInput('passphrase'), privateKey: core.getInput('private-key') }));
+    const failOnError = readBool(actionInputs, 'fail-on-error', true);
+    const options = readSshDiagnoseOptions(actionInputs);
+    maskSecrets(diagnoseSecrets(options)); // also the key read from private-key-path
+    const diagnosis = await diagnoseSsh({ ...options, onProgress: (line) => core.info(line) });
+    setOutputs(diagnosisOutputs(diagnosis));
+    core.info(formatDiagnosis(diagnosis));
+    await core.summary.addRaw(diagnosisMarkdown(diagnosis)).write();
+    if (!diagnosis.ok && failOnError) {
+      core.error(`${diagnosis.cause}: ${diagnosis.title}. ${diagnosis.detail}`, { title: 'ssh-diagnose' });
+      process.exitCode = core.ExitCode.Failure;
+    }
+  },
+});

@@ -5,5 +5,6 @@ import { detectBuildTypeCommand } from './detect-build-type.js';
 import { releaseCommand } from './release.js';
 import { packOvaCommand } from './pack-ova.js';
 import { preflightCommand } from './preflight.js';
+import { sshDiagnoseCommand } from './ssh-diagnose.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand, sshDiagnoseCommand];
