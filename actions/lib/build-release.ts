@@ -18,6 +18,8 @@ export interface BuildReleaseOptions {
   tag?: string;
   /** `owner/name`; default `GITHUB_REPOSITORY`. */
   repository: string;
+  /** Size of the OVA in bytes (overrides the metadata). */
+  size?: number;
   downloadUrl?: string;
   urlExpiresHours?: number;
   portalUrl?: string;
@@ -67,6 +69,7 @@ export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv
     metadataFile: readString(get, 'metadata-file') || undefined,
     tag: readString(get, 'tag', refTag) || undefined,
     repository,
+    size: get('size').trim() === '' ? undefined : readInt(get, 'size', 0, { min: 1 }),
     downloadUrl,
     urlExpiresHours: hours,
     portalUrl: readString(get, 'portal-url') || undefined,
@@ -91,6 +94,7 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
     sha256File: options.sha256File,
     metadataFile: options.metadataFile,
     overrides: {
+      size: options.size,
       downloadUrl: options.downloadUrl,
       urlExpiresHours: options.urlExpiresHours,
       portalUrl: options.portalUrl,

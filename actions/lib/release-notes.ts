@@ -54,7 +54,7 @@ export interface ReadReleaseFactsOptions {
   /** The `<name>.metadata.json` file, when there is one. */
   metadataFile?: string;
   /** Values given on the command line; they override the metadata. */
-  overrides?: Partial<Pick<ReleaseFacts, 'downloadUrl' | 'urlExpiresHours' | 'portalUrl' | 'firstBoot' | 'reason' | 'gitSha' | 'runUrl'>>;
+  overrides?: Partial<Pick<ReleaseFacts, 'size' | 'downloadUrl' | 'urlExpiresHours' | 'portalUrl' | 'firstBoot' | 'reason' | 'gitSha' | 'runUrl'>>;
 }
 
 /** Parses a `sha256sum` line: `<64 hex>  <file name>` (binary-mode `*name` accepted). */
@@ -150,7 +150,7 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
     version,
     fileName,
     sha256,
-    size,
+    size: o.size ?? size,
     downloadUrl: o.downloadUrl ?? metadataString(meta, 'url', 'downloadUrl'),
     urlExpiresHours: o.urlExpiresHours,
     portalUrl: o.portalUrl,

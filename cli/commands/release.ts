@@ -9,6 +9,7 @@ export const releaseCommand: Command = {
     'metadata-file': { type: 'string', description: 'the <name>.metadata.json file (attached)' },
     tag: { type: 'string', description: 'release tag', default: 'the tag in $GITHUB_REF, else vX.Y.Z[-prewarmed] of the build' },
     repository: { type: 'string', description: 'owner/name', default: '$GITHUB_REPOSITORY' },
+    size: { type: 'string', description: 'size of the OVA in bytes', default: 'from the metadata' },
     'download-url': { type: 'string', description: 'public or signed URL of the OVA (upload-artifact output url)' },
     'url-expires-hours': { type: 'string', description: 'hours a signed download URL stays valid (said in the notes)' },
     'portal-url': { type: 'string', description: 'URL of the download portal' },

@@ -25,6 +25,7 @@ describe('reading the facts of a build', () => {
     const facts = await readReleaseFacts({ sha256File: sha });
     expect(facts).toMatchObject({ buildType: 'standard', version: '1.2.3', sha256: HEX, size: undefined });
     expect(facts.firstBoot).toContain('15–20 minutes');
+    expect((await readReleaseFacts({ sha256File: sha, overrides: { size: 2048 } })).size).toBe(2048);
   });
 
   it('reads metadata in any key spelling and refuses a checksum that disagrees', async () => {
