@@ -27,7 +27,6 @@ import {
   stringsIn,
   type ActionSpec,
   type Job,
-  type Step,
   type YamlFile,
 } from './workflow-files.js';
 
