@@ -30,6 +30,8 @@ export interface SshdOptions {
   extra?: string;
   /** Host key type (default ed25519). `dsa` needs `HostKeyAlgorithms ssh-dss` in settings to be offered. */
   hostKeyType?: 'ed25519' | 'rsa' | 'ecdsa' | 'dsa';
+  /** Listen on this port instead of a free one (e.g. to bring a server up on a port a test already waits on). */
+  port?: number;
 }
 
 export interface Sshd {
@@ -149,8 +151,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const hostKeyFingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`], { encoding: 'utf8' }).split(' ')[1] ?? '';
 
   let lastError = '';
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freeLocalPort();
+  for (let attempt = 0; attempt < (opts.port ? 1 : 3); attempt++) {
+    const port = opts.port ?? (await freeLocalPort());
     const configPath = join(dir, 'sshd_config');
     writeFileSync(configPath, sshdConfig(dir, port, hostKey, opts));
     execFileSync(SSHD, ['-t', '-f', configPath], { stdio: 'pipe' }); // a bad config fails here with sshd's message
@@ -194,7 +196,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     if (pid !== undefined) await killByPid(child, pid);
   }
   rmSync(dir, { recursive: true, force: true });
-  throw new Error(`sshd did not start on 127.0.0.1 after 3 attempts; its log:\n${lastError}`);
+  throw new Error(`sshd did not start on 127.0.0.1; its log:\n${lastError}`);
 }
 
 async function killByPid(child: ChildProcess, pid: number): Promise<void> {
