@@ -1,3 +1,39 @@
-import { notImplemented } from '../lib/action-runner.js';
+import * as core from '@actions/core';
+import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { cleanupWarm, readWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
 
-await notImplemented('vlab-warm');
+await runAction('vlab-warm', {
+  main: async () => {
+    const key = core.getInput('ssh-key');
+    if (key.trim() !== '') {
+      core.setSecret(key);
+      for (const line of key.split('\n')) if (line.trim().length > 8 && !line.startsWith('-----')) core.setSecret(line.trim());
+    }
+    const options = readWarmOptions(actionInputs);
+    const controller = new AbortController();
+    const cancel = (sig: NodeJS.Signals) => controller.abort(new Error(`cancelled by ${sig}`));
+    process.once('SIGINT', cancel);
+    process.once('SIGTERM', cancel);
+    const result = await warmImage(options, {
+      log: (line) => core.info(line),
+      signal: controller.signal,
+      // Saved as soon as they exist: the post: step kills QEMU and removes the overlay if this step dies.
+      onResources: (r) => {
+        if (r.qemuPid) core.saveState('qemu-pid', String(r.qemuPid));
+        if (r.overlay) core.saveState('overlay', r.overlay);
+      },
+    });
+    setOutputs({ image: result.image ?? '', 'warm-seconds': String(result.warmSeconds), timeline: timelineJson(result) });
+    await writeSummaryTable(
+      `vlab-warm: ${options.attach ? `${options.attach.host}:${options.attach.port}` : result.image} pre-warmed in ${result.warmSeconds} s`,
+      Object.entries(result.timeline).map(([step, s]) => [step, `${s} s`]),
+      `Lab version ${result.manifest.labVersion}; readiness proven by \`${result.manifest.readiness.command}\` (exit ${result.manifest.readiness.exitCode}) before the marker was written.`,
+    );
+  },
+  post: async () => {
+    const pid = Number(core.getState('qemu-pid') || '0');
+    const overlay = core.getState('overlay');
+    const done = await cleanupWarm({ ...(pid > 0 ? { qemuPid: pid } : {}), ...(overlay ? { overlay } : {}) });
+    core.info(done.length > 0 ? `vlab-warm cleanup: ${done.join('; ')}` : 'vlab-warm cleanup: nothing left to clean up');
+  },
+});
