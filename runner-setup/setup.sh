@@ -73,6 +73,7 @@ COUNT=1
 EXTRA_LABELS=""
 RUNNER_GROUP=""
 EPHEMERAL=false
+GITHUB_PAT_FILE=""
 RUNNER_USER=labforge-runner
 RUNNER_VERSION=$DEFAULT_RUNNER_VERSION
 RUNNER_SHA256=""
@@ -110,6 +111,9 @@ Registration:
   --labels a,b           extra labels after $BASE_LABELS
   --runner-group NAME    runner group (organization runners)
   --ephemeral            register ephemeral runners (one job each, see docs/RUNNER_SETUP.md)
+  --github-pat-file FILE with --ephemeral: a long-lived token (fine-grained PAT, "Self-hosted
+                         runners: write" / repository "Administration: write") that the service
+                         uses to register the runner again after each job; kept root-only
   --skip-register        prepare the host only: packages, KVM access, users, directories,
                          environment and hooks; no download, registration or service
                          (with uninstall: remove without deregistering)
@@ -323,6 +327,7 @@ parse_args() {
       --labels) need_value "$@"; EXTRA_LABELS=$2; shift ;;
       --runner-group) need_value "$@"; RUNNER_GROUP=$2; shift ;;
       --ephemeral) EPHEMERAL=true ;;
+      --github-pat-file) need_value "$@"; GITHUB_PAT_FILE=$2; shift ;;
       --user) need_value "$@"; RUNNER_USER=$2; shift ;;
       --runner-version) need_value "$@"; RUNNER_VERSION=$2; shift ;;
       --runner-sha256) need_value "$@"; RUNNER_SHA256=$2; shift ;;
@@ -404,8 +409,26 @@ validate_install() {
       [[ $actual == "$RUNNER_SHA256" ]] ||
         die_input "--runner-tarball: SHA-256 mismatch for $RUNNER_TARBALL: expected $RUNNER_SHA256, got $actual (refusing to install it; download it again from https://github.com/actions/runner/releases)"
     fi
+    if [[ -n $GITHUB_PAT_FILE ]]; then
+      $EPHEMERAL || die_input "--github-pat-file: only used with --ephemeral (to register the runner again after each job)"
+      [[ -f $GITHUB_PAT_FILE && -r $GITHUB_PAT_FILE && -s $GITHUB_PAT_FILE ]] ||
+        die_input "--github-pat-file: cannot read '$GITHUB_PAT_FILE' or it is empty"
+    elif $EPHEMERAL; then
+      warn "--ephemeral without --github-pat-file: each runner takes one job and is not registered again"
+    fi
     read_token
   fi
+}
+
+# The REST API base for registration tokens of URL (github.com or GitHub Enterprise Server).
+registration_api() {
+  local host path api
+  host=${URL#https://}
+  host=${host%%/*}
+  path=${URL#https://"$host"/}
+  path=${path%/}
+  if [[ $host == github.com ]]; then api=https://api.github.com; else api=https://$host/api/v3; fi
+  if [[ $path == */* ]]; then echo "$api/repos/$path"; else echo "$api/orgs/$path"; fi
 }
 
 # The registration (or removal) token: from a file or RUNNER_TOKEN; never from argv, never printed.
@@ -770,6 +793,12 @@ install_hooks() {
   for hook in job-started.sh job-completed.sh runner-cleanup.sh; do
     put_file "$BASE_DIR/hooks/$hook" 755 root root <"$SCRIPT_DIR/hooks/$hook"
   done
+  if [[ -n $GITHUB_PAT_FILE ]]; then
+    ensure_dir "$BASE_DIR/bin" 755 root root
+    put_file "$BASE_DIR/bin/labforge-reregister" 755 root root <"$SCRIPT_DIR/reregister.sh"
+    ensure_dir "$STATE_DIR" 755 root root
+    tr -d ' \t\r\n' <"$GITHUB_PAT_FILE" | put_file "$STATE_DIR/github-pat" 600 root root
+  fi
 }
 
 # --- runner package ---------------------------------------------------------------------------------
@@ -852,7 +881,12 @@ register_runner() { # NAME DIR USER
 }
 
 write_unit() { # NAME DIR USER UNIT
-  local name=$1 dir=$2 user=$3 unit=$4
+  local name=$1 dir=$2 user=$3 unit=$4 pre=""
+  if $EPHEMERAL && [[ -n $GITHUB_PAT_FILE ]]; then
+    pre="# An ephemeral runner deregisters after its job: register it again (as root: reads the token).
+ExecStartPre=+$BASE_DIR/bin/labforge-reregister $STATE_DIR/runners/$name.conf
+"
+  fi
   cat <<EOF | put_file "/etc/systemd/system/$unit" 644 root root
 # Installed by labforge runner-setup.
 [Unit]
@@ -867,7 +901,7 @@ Group=$user
 # Belt and braces: KVM access even before a fresh login picks up the group membership.
 SupplementaryGroups=kvm
 WorkingDirectory=$dir
-ExecStart=$dir/bin/runsvc.sh
+${pre}ExecStart=$dir/bin/runsvc.sh
 KillMode=process
 KillSignal=SIGTERM
 TimeoutStopSec=5min
@@ -963,6 +997,11 @@ cmd_install() {
       echo "url=$url_line"
       echo "labels=$(runner_labels)"
       echo "ephemeral=$EPHEMERAL"
+      echo "runner_group=$RUNNER_GROUP"
+      if [[ -n $GITHUB_PAT_FILE ]]; then
+        echo "registration_api=$(registration_api)"
+        echo "pat_file=$STATE_DIR/github-pat"
+      fi
     } | put_file "$manifest" 644 root root
     if ! $SKIP_REGISTER; then
       write_unit "$name" "$dir" "$user" "$unit"
@@ -1090,6 +1129,7 @@ cmd_uninstall() {
   section "host"
   if $units_removed; then act "systemctl daemon-reload" "$SYSTEMCTL" daemon-reload; fi
   remove_path "$BASE_DIR/hooks"
+  remove_path "$BASE_DIR/bin"
   if [[ -d $(r "$BASE_DIR") ]] && [[ -z $(ls -A "$(r "$BASE_DIR")") ]]; then remove_path "$BASE_DIR"; fi
   local rule nested
   rule=$(host_state_get udev_rule 2>/dev/null) || rule=""

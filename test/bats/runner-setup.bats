@@ -333,3 +333,45 @@ mutating_commands() {
   [ "$status" -eq 1 ]
   [[ $output == *"kvm access: labforge-runner cannot open $KVM_DEVICE read-write"* ]]
 }
+
+@test "an ephemeral runner is registered again by its service with a fresh token" {
+  pat=PATTESTDOUBLEx9Y8w7V6u5
+  printf '%s\n' "$pat" >"$RS_INPUTS/pat"
+  chmod 600 "$RS_INPUTS/pat"
+  rs_install --ephemeral --github-pat-file "$RS_INPUTS/pat" --runner-group builders
+  echo "$output"
+  [ "$status" -eq 0 ]
+  unit=$RS_ROOT/etc/systemd/system/labforge-runner-build01.service
+  grep -qx 'ExecStartPre=+/opt/labforge-runner/bin/labforge-reregister /etc/labforge-runner/runners/build01.conf' "$unit"
+  [ "$(stat -c '%a %u' "$RS_ROOT/etc/labforge-runner/github-pat")" == "600 0" ]
+  grep -qx 'registration_api=https://api.github.com/repos/example/lab' "$RS_ROOT/etc/labforge-runner/runners/build01.conf"
+  # the job ran: the ephemeral runner deregistered itself; the service's ExecStartPre registers it again
+  rm "$RS_ROOT/opt/labforge-runner/build01/.runner"
+  LABFORGE_ROOT=$RS_ROOT LABFORGE_TEST_API_TOKEN=APITOKENFRESH42 run "$RS_ROOT/opt/labforge-runner/bin/labforge-reregister" \
+    "$RS_ROOT/etc/labforge-runner/runners/build01.conf"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  grep -qx 'curl-double: authorization header received on stdin' "$RS_RECORD/argv.log"
+  grep -q '^curl .* --config - -X POST .*https://api.github.com/repos/example/lab/actions/runners/registration-token$' "$RS_RECORD/argv.log"
+  [ "$(grep -Ec '^config.sh uid=[1-9][0-9]* token-env=present --unattended --url https://github.com/example/lab --name build01 --labels self-hosted,linux,x64,kvm,packer --work _work --replace (--runnergroup builders --ephemeral|--ephemeral --runnergroup builders)$' "$RS_RECORD/argv.log")" -eq 2 ]
+  fresh_sha=$(printf '%s' APITOKENFRESH42 | sha256sum | cut -d' ' -f1)
+  grep -q "\"tokenSha256\":\"$fresh_sha\"" "$RS_ROOT/opt/labforge-runner/build01/.runner"
+  # still registered: nothing to do
+  LABFORGE_ROOT=$RS_ROOT run "$RS_ROOT/opt/labforge-runner/bin/labforge-reregister" "$RS_ROOT/etc/labforge-runner/runners/build01.conf"
+  [ "$status" -eq 0 ]
+  [[ $output == *"runner build01 is registered"* ]]
+  # neither the long-lived token nor the fresh one in any argv, and the PAT only in its root-only file
+  ! grep -q -e "$pat" -e APITOKENFRESH42 "$RS_RECORD/argv.log"
+  leaks=$(grep -rl "$pat" "$RS_BASE" | grep -vx -e "$RS_INPUTS/pat" -e "$RS_ROOT/etc/labforge-runner/github-pat" || true)
+  [ -z "$leaks" ]
+  RUNNER_TOKEN=$RS_TOKEN run "$RS_SETUP" uninstall --root "$RS_ROOT"
+  [ "$status" -eq 0 ]
+  [ ! -e "$RS_ROOT/etc/labforge-runner" ] && [ ! -e "$RS_ROOT/opt/labforge-runner" ]
+}
+
+@test "--github-pat-file is only accepted with --ephemeral" {
+  printf 'x\n' >"$RS_INPUTS/pat"
+  rs_install --github-pat-file "$RS_INPUTS/pat"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--github-pat-file: only used with --ephemeral"* ]]
+}

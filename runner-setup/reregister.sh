@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# labforge runner-setup: re-register an ephemeral runner before its service starts.
+#
+# Installed by setup.sh --ephemeral --github-pat-file FILE as <base-dir>/bin/labforge-reregister
+# and run by systemd as root (ExecStartPre=+...) with the runner's manifest:
+#   labforge-reregister /etc/labforge-runner/runners/<name>.conf
+# An ephemeral runner deregisters itself after its one job; this obtains a fresh registration token
+# with the long-lived token in the manifest's pat_file (sent to curl on stdin, never in argv) and
+# registers the runner again as its own user (token in ACTIONS_RUNNER_INPUT_TOKEN, never in argv).
+#
+# Test seams: LABFORGE_ROOT (prefix for every path), CURL, SETPRIV.
+set -euo pipefail
+
+CURL=${CURL:-curl}
+SETPRIV=${SETPRIV:-setpriv}
+ROOT=${LABFORGE_ROOT:-}
+ROOT=${ROOT%/}
+
+conf=${1:?usage: labforge-reregister RUNNER_MANIFEST}
+[[ -f $conf ]] || { echo "labforge-reregister: $conf: no such runner manifest" >&2; exit 2; }
+get() { awk -F= -v k="$1" '$1 == k { sub(/^[^=]*=/, ""); print; exit }' "$conf"; }
+
+name=$(get name) user=$(get user) dir=$(get dir) url=$(get url) labels=$(get labels)
+group=$(get runner_group) api=$(get registration_api) pat_file=$(get pat_file)
+
+if [[ -f $ROOT$dir/.runner ]]; then
+  echo "labforge-reregister: runner $name is registered"
+  exit 0
+fi
+[[ -n $api && -n $pat_file && -r $ROOT$pat_file ]] ||
+  { echo "labforge-reregister: runner $name: no registration API or token file in $conf" >&2; exit 1; }
+
+echo "labforge-reregister: runner $name took its job; registering it again"
+response=$(printf 'header = "Authorization: Bearer %s"\n' "$(tr -d ' \t\r\n' <"$ROOT$pat_file")" |
+  "$CURL" -fsS --retry 3 --max-time 30 --config - -X POST \
+    -H 'Accept: application/vnd.github+json' -H 'X-GitHub-Api-Version: 2022-11-28' \
+    "$api/actions/runners/registration-token") ||
+  { echo "labforge-reregister: POST $api/actions/runners/registration-token failed (check the token in $pat_file)" >&2; exit 1; }
+token=$(jq -r '.token // empty' <<<"$response")
+[[ -n $token ]] || { echo "labforge-reregister: no token in the API response" >&2; exit 1; }
+
+uid=$(awk -F: -v u="$user" '$1 == u { print $3 }' "$ROOT/etc/passwd")
+gid=$(awk -F: -v u="$user" '$1 == u { print $4 }' "$ROOT/etc/passwd")
+groups=$(awk -F: -v u="$user" '{ n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == u) { printf "%s%s", sep, $3; sep = "," } }' "$ROOT/etc/group")
+[[ -n $uid ]] || { echo "labforge-reregister: user $user does not exist" >&2; exit 1; }
+group_args=(--clear-groups)
+[[ -n $groups ]] && group_args=(--groups "$groups")
+
+args=(--unattended --url "$url" --name "$name" --labels "$labels" --work _work --replace --ephemeral)
+[[ -n $group ]] && args+=(--runnergroup "$group")
+cd "$ROOT$dir"
+ACTIONS_RUNNER_INPUT_TOKEN=$token HOME=$dir USER=$user LOGNAME=$user \
+  "$SETPRIV" --reuid "$uid" --regid "$gid" "${group_args[@]}" -- ./config.sh "${args[@]}"
