@@ -284,7 +284,7 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
   let tb: TcpBannerResult;
   let session: SessionProbeResult | undefined;
   let cause: SshCause | undefined;
-  let detail = '';
+  let detail: string;
   for (;;) {
     attempt++;
     session = undefined;
