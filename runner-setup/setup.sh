@@ -1177,6 +1177,9 @@ cmd_uninstall() {
 
 main() {
   parse_args "$@"
+  if [[ $COMMAND == install || $COMMAND == uninstall ]] && ! $DRY_RUN && [[ $(id -u) != 0 ]]; then
+    die "$COMMAND must run as root (sudo $SCRIPT_NAME ...); --dry-run and preflight do not"
+  fi
   WORK_TMP=$(mktemp -d)
   trap 'rm -rf -- "$WORK_TMP"' EXIT
   case $COMMAND in

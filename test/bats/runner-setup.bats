@@ -375,3 +375,29 @@ mutating_commands() {
   [ "$status" -eq 2 ]
   [[ $output == *"--github-pat-file: only used with --ephemeral"* ]]
 }
+
+@test "uninstall --dry-run lists the removals and changes nothing" {
+  rs_install --count 2
+  [ "$status" -eq 0 ]
+  before=$(rs_snapshot)
+  : >"$RS_RECORD/argv.log"
+  RUNNER_TOKEN=$RS_TOKEN run "$RS_SETUP" uninstall --root "$RS_ROOT" --dry-run --purge
+  echo "$output"
+  [ "$status" -eq 0 ]
+  for action in "would: stop and disable labforge-runner-build01-1.service" "would: deregister runner build01-2" \
+    "would: remove /opt/labforge-runner/build01-2" "would: delete user labforge-runner-1" \
+    "would: remove /var/cache/labforge-runner/build01-1" "would: remove /etc/udev/rules.d/99-labforge-kvm.rules" \
+    "would: delete group kvm (created by install)"; do
+    [[ $output == *"$action"* ]] || { echo "missing: $action"; return 1; }
+  done
+  [ "$(rs_snapshot)" == "$before" ]
+  [ -z "$(mutating_commands)" ]
+}
+
+@test "install and uninstall need root; preflight does not" {
+  run setpriv --reuid 65534 --regid 65534 --clear-groups "$RS_SETUP" install --root "$RS_ROOT" --skip-register
+  [ "$status" -eq 1 ]
+  [[ $output == *"install must run as root (sudo setup.sh ...)"* ]]
+  run setpriv --reuid 65534 --regid 65534 --clear-groups "$RS_SETUP" preflight --root "$RS_ROOT"
+  [ "$status" -eq 0 ]
+}
