@@ -51,7 +51,7 @@ const PATTERNS: [SerialFinding, RegExp][] = [
   ['network', /No DHCPOFFERS|DHCP.*(fail|timeout|no lease)|no lease|Failed to start .*(Network|networkd|ifup|Raise network)|wait-online.*(timed out|fail)|Network is unreachable|carrier lost/i],
   ['autoinstall', /autoinstall.*(error|fail|invalid)|subiquity.*(error|Traceback|crash)|curtin.*(error|fail)|An error occurred.*install/i],
   ['cloud-init', /cloud-init.*(ERROR|WARNING|Traceback|fail|schema|invalid|Exception)|Failed to start .*cloud-init|ci-info: .*(no|fail)|Unhandled non-multipart|cc_\w+.*(fail|error)/i],
-  ['sshd', /sshd.*(error|fatal|failed|Could not load host key|no hostkeys|Missing privilege separation)|Failed to start .*(OpenSSH|ssh)|ssh\.service.*(fail|Failed)|Bad configuration option|sshd_config.*line \d+/i],
+  ['sshd', /sshd.*(error|fatal|failed|Could not load host key|no hostkeys|Missing privilege separation)|Failed to start .*(OpenSSH|Secure Shell|ssh)|ssh\.service.*(fail|Failed)|Bad configuration option|sshd_config.*line \d+/i],
   ['out-of-memory', /Out of memory|oom-killer|Killed process/i],
   ['systemd-failed', /\[FAILED\]|Failed to start|Dependency failed|Job .* timed out/i],
   ['login-prompt', /\blogin:\s*$/i],
