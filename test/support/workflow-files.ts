@@ -107,7 +107,7 @@ export function jobsOf(file: YamlFile): [string, Job][] {
 
 /** A step's label for messages: `jobs.build.steps[3] "Upload the OVA"`. */
 export function stepLabel(jobId: string, index: number, step: Step): string {
-  const name = step.name ?? step.id ?? step.uses ?? (step.run ? step.run.split('\n')[0] : '');
+  const name = step.name ?? step.id ?? step.uses ?? (step.run !== undefined ? String(step.run).split('\n')[0] : '');
   return `jobs.${jobId}.steps[${index}] "${name}"`;
 }
 
