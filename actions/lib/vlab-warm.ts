@@ -22,6 +22,8 @@ import { InputError, checkVersion, readBool, readChoice, readInt, readString, ty
 import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
+import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
+import { relevantSerialLines } from './serial-log.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
 export const ORCHESTRATOR = '/usr/local/sbin/hedgehog-lab';
@@ -272,15 +274,6 @@ function runTool(cmd: string, args: string[], signal?: AbortSignal): Promise<str
 
 const tail = (text: string, lines = 25) => text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
 
-/** Lines of a serial console log that tell why a boot went wrong (or how far it got). */
-export function relevantSerialLines(text: string, max = 30): string[] {
-  const interesting = /(error|fail|panic|timed out|emergency|ssh|hedgehog-lab|login:|reached target|kernel|dhcp|network)/i;
-  // eslint-disable-next-line no-control-regex
-  const lines = text.split(/\r?\n/).map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trimEnd()).filter((l) => l !== '');
-  const picked = lines.filter((l) => interesting.test(l));
-  return (picked.length > 0 ? picked : lines).slice(-max);
-}
-
 const overlayStep: Step<WarmState> = {
   name: 'overlay',
   skip: (s) => s.opts.attach !== undefined,
@@ -352,14 +345,8 @@ const sshUpStep: Step<WarmState> = {
         },
       });
     } catch (e) {
-      if (!(e instanceof SshConnectTimeoutError)) throw e;
-      const parts = [e.message];
-      parts.push(await sshVerdict(host, port, o));
-      if (s.serialLog && existsSync(s.serialLog)) {
-        const lines = relevantSerialLines(await readFile(s.serialLog, 'utf8'));
-        parts.push(`serial console (${s.serialLog}), relevant lines:\n${lines.map((l) => `  ${l}`).join('\n')}`);
-      }
-      throw new Error(parts.join('\n'));
+      if (signal.aborted || !(e instanceof SshConnectTimeoutError || s.vmExited)) throw e;
+      throw new Error(`${(e as Error).message}\n${await sshVerdict(host, port, o, s.serialLog)}`);
     }
     s.log(`SSH up as ${o.sshUser}@${host}:${port} (host key ${s.session.hostKeyFingerprint})`);
   },
@@ -368,10 +355,32 @@ const sshUpStep: Step<WarmState> = {
   },
 };
 
-/** The ssh-diagnose verdict for a target that did not come up (placeholder until ssh-diagnose lands). */
-async function sshVerdict(host: string, port: number, o: WarmOptions): Promise<string> {
-  void o;
-  return `ssh-diagnose: not available yet for ${host}:${port}`;
+/**
+ * Why SSH did not come up: the ssh-diagnose verdict (layered probes, cause, fix) with the serial console's
+ * telling lines; if the diagnosis itself cannot run, at least those lines.
+ */
+async function sshVerdict(host: string, port: number, o: WarmOptions, serialLog: string | undefined): Promise<string> {
+  try {
+    const diagnosis = await diagnoseSsh({
+      host,
+      port,
+      username: o.sshUser,
+      privateKey: o.sshKey,
+      timeoutSeconds: 15,
+      waitSeconds: 0,
+      command: 'true',
+      checkSudo: true,
+      ...(serialLog ? { serialLog } : {}),
+    });
+    return formatDiagnosis(diagnosis).trimEnd();
+  } catch (e) {
+    const lines = [`(ssh-diagnose could not run: ${(e as Error).message})`];
+    if (serialLog) {
+      const evidence = await relevantSerialLines({ path: serialLog });
+      lines.push(`Serial log ${serialLog}:`, ...(evidence.lines.length > 0 ? evidence.lines.map((l) => `  ${l.line} [${l.finding}] ${l.text}`) : evidence.tail.map((t) => `  ${t}`)));
+    }
+    return lines.join('\n');
+  }
 }
 
 /** Runs a remote command, streaming its output; fails with its exit code and last lines. */

@@ -178,6 +178,20 @@ describe('cancellation and cleanup', () => {
   });
 });
 
+describe('SSH that never comes up', () => {
+  it('fails at ssh-up with the ssh-diagnose verdict and the serial console, and leaves nothing running', async () => {
+    const output = join(work, 'no-ssh.qcow2');
+    const args = JSON.stringify(['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', `${guest.kernelCmdline} hedgehog-lab.skip systemd.mask=ssh.service`]);
+    const run = await runCli(['warm', '--image', guest.image, '--output', output, '--accelerator', 'tcg', '--memory', '1024', '--ssh-key-path', guest.privateKey, '--qemu-args', args, '--ssh-timeout-minutes', '1'], { timeoutMs: 300_000 });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/warm failed at ssh-up: SSH to lab@127\.0\.0\.1:\d+ did not come up within \d+ s/);
+    expect(run.stderr).toMatch(/ssh-diagnose 127\.0\.0\.1:\d+ as lab: /);
+    expect(run.stderr).toContain(`Serial log ${output}.serial.log`);
+    expect(existsSync(`${output}.overlay.qcow2`)).toBe(false);
+    expect(qemuPids()).toEqual([]);
+  }, 300_000);
+});
+
 describe('inputs', () => {
   it('refuses a missing image with the input name and the fix, before any work', async () => {
     const run = await runBundledAction('vlab-warm', { inputs: { image: join(work, 'nope.qcow2'), output: join(work, 'x.qcow2'), 'ssh-key-path': guest.privateKey } });
