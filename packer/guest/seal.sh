@@ -6,7 +6,9 @@
 #   - /etc/machine-id emptied (systemd makes a new one on first boot),
 #     /var/lib/dbus/machine-id pointed at it
 #   - SSH host keys removed (hedgehog-lab-hostkeys.service makes new ones)
-#   - cloud-init state and logs removed (it runs again as on a new instance)
+#   - cloud-init state and logs removed (it runs again as on a new instance),
+#     and the installer's copy of the autoinstall user-data (it holds the
+#     build key)
 #   - build-time authorized keys removed (--remove-authorized-keys USER)
 #   - DHCP leases, random seed, journal, apt caches and shell history removed
 #   - free space trimmed (fstrim), so that the exported disk stays small
@@ -77,6 +79,9 @@ say "SSH host keys removed (regenerated on first boot)"
 rm -rf "$root"/var/lib/cloud/instances "$root"/var/lib/cloud/instance \
   "$root"/var/lib/cloud/data "$root"/var/lib/cloud/sem
 rm -f "$root"/var/log/cloud-init.log "$root"/var/log/cloud-init-output.log
+# Ubuntu's installer keeps the autoinstall user-data (with the build's SSH
+# key) as cloud-init config; every clone would re-add the key from it.
+rm -f "$root/etc/cloud/cloud.cfg.d/99-installer.cfg"
 say "cloud-init state cleaned"
 
 rm -f "$root"/var/lib/dhcp/*.leases "$root"/var/lib/NetworkManager/*.lease \

@@ -197,6 +197,7 @@ state() { jq -r "$1" "$ROOT/var/lib/hedgehog-lab/last-run.json"; }
 }
 
 @test "seal.sh empties machine-id, removes host keys, cloud-init state and build keys" {
+  mkdir -p "$ROOT/etc/cloud/cloud.cfg.d" && echo "ssh_authorized_keys: [k]" >"$ROOT/etc/cloud/cloud.cfg.d/99-installer.cfg"
   mkdir -p "$ROOT/etc/ssh" "$ROOT/var/lib/dbus" "$ROOT/var/lib/cloud/instances/i-1" "$ROOT/home/packer/.ssh" "$ROOT/home/lab/.ssh" "$ROOT/var/log/journal/abc"
   printf '0123456789abcdef0123456789abcdef\n' >"$ROOT/etc/machine-id"
   cp "$ROOT/etc/machine-id" "$ROOT/var/lib/dbus/machine-id"
@@ -211,7 +212,7 @@ state() { jq -r "$1" "$ROOT/var/lib/hedgehog-lab/last-run.json"; }
   [ -f "$ROOT/etc/machine-id" ] && [ ! -s "$ROOT/etc/machine-id" ]
   [ "$(readlink "$ROOT/var/lib/dbus/machine-id")" = /etc/machine-id ]
   [ ! -e "$ROOT/etc/ssh/ssh_host_ed25519_key" ] && [ -e "$ROOT/etc/ssh/sshd_config" ]
-  [ ! -e "$ROOT/var/lib/cloud/instances" ]
+  [ ! -e "$ROOT/var/lib/cloud/instances" ] && [ ! -e "$ROOT/etc/cloud/cloud.cfg.d/99-installer.cfg" ]
   [ ! -e "$ROOT/home/packer/.ssh/authorized_keys" ] && [ -e "$ROOT/home/lab/.ssh/authorized_keys" ]
   [ ! -e "$ROOT/var/log/journal/abc" ] && [ ! -s "$ROOT/var/log/syslog" ]
   [ -s "$ROOT/var/log/hedgehog-lab.log" ]
