@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { classifySerialLine, relevantSerialLines } from '../../actions/lib/serial-log.js';
 
 let dir: string;
-beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'labforge-serial-'))));
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-serial-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('relevantSerialLines', () => {
