@@ -5,6 +5,7 @@ import { detectBuildTypeCommand } from './detect-build-type.js';
 import { releaseCommand } from './release.js';
 import { packOvaCommand } from './pack-ova.js';
 import { preflightCommand } from './preflight.js';
+import { buildCommand } from './build.js';
 import { sshDiagnoseCommand } from './ssh-diagnose.js';
 
 export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand, sshDiagnoseCommand];
