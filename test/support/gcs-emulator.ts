@@ -548,9 +548,13 @@ export class GcsEmulator {
       const ct = String(req.headers['content-type'] ?? '');
       const boundary = /boundary="?([^";]+)"?/.exec(ct)?.[1];
       if (!boundary) throw new HttpError(400, 'multipart upload without a boundary', 'invalid');
+      // A corrupt fault damages the object data, not the multipart framing around it.
+      const corruptAt = io.corruptAt;
+      delete io.corruptAt;
       const raw = await readBody(req, io);
       const [metaPart, dataPart] = splitMultipart(raw, boundary);
       if (!metaPart || !dataPart) throw new HttpError(400, 'multipart upload must have a metadata part and a data part', 'invalid');
+      if (corruptAt !== undefined && corruptAt < dataPart.body.length) dataPart.body[corruptAt] ^= 0xff;
       const resource = JSON.parse(metaPart.body.toString('utf8') || '{}') as Record<string, unknown>;
       const name = q.get('name') ?? (typeof resource.name === 'string' ? resource.name : undefined);
       if (!name) throw new HttpError(400, 'Required: object name', 'required');

@@ -1,0 +1,103 @@
+/**
+ * Where releases are published: a Google Cloud Storage prefix (`gs://BUCKET/PREFIX`) or a directory
+ * (`file:///DIR`, a LAN share or a USB disk). Both give the same guarantees — verified before publishing,
+ * no clobbering, resumable — behind one interface, so the catalog, retention and the portal do not care
+ * which one they write to. Keys are `/`-separated paths relative to the destination root.
+ */
+import type { FileDigests } from './upload-hashing.js';
+
+/** Thrown when a write's precondition (generation / no-clobber) does not hold. */
+export class PreconditionFailedError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
+/** Thrown when publishing would replace an existing object and `overwrite` is off. */
+export class AlreadyPublishedError extends Error {
+  constructor(
+    readonly uri: string,
+  ) {
+    super(`${uri} already exists; a release is published once (set overwrite: true to replace it, or bump the version)`);
+    this.name = 'AlreadyPublishedError';
+  }
+}
+
+/** Thrown when what arrived at the destination differs from the local file. Nothing was published. */
+export class VerificationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VerificationError';
+  }
+}
+
+export interface StoreEntry {
+  key: string;
+  size: number;
+  /** GCS generation, or a stat-derived token for directories. */
+  generation: string;
+  updated?: string;
+}
+
+export interface UploadFileRequest {
+  localPath: string;
+  key: string;
+  overwrite: boolean;
+  contentType?: string;
+  /** Custom metadata stored with the object (GCS) — ignored by directories. */
+  metadata?: Record<string, string>;
+  /** Told about bytes done (sent, written or found already verified). */
+  onBytes?: (n: number) => void;
+  /** Log lines (retries, resume notes). */
+  log?: (line: string) => void;
+}
+
+export interface UploadFileResult {
+  key: string;
+  uri: string;
+  digests: FileDigests;
+  /** Bytes actually sent or written in this run. */
+  bytesSent: number;
+  /** Bytes found already verified at the destination from an earlier, interrupted run. */
+  bytesReused: number;
+  parts: number;
+  partsReused: number;
+  seconds: number;
+}
+
+export interface WriteSmallOptions {
+  contentType?: string;
+  /** Write only if the current generation is this one; '0' means "only if absent". Undefined: unconditional. */
+  ifGeneration?: string;
+  cacheControl?: string;
+}
+
+export interface ArtifactStore {
+  readonly kind: 'gcs' | 'file';
+  /** `gs://BUCKET/PREFIX` or `file:///DIR`, as given. */
+  readonly root: string;
+  /** The storage URI of a key (`gs://…` or `file:///…`). */
+  uri(key: string): string;
+  /** A plain download URL for a key (public-object URL for GCS, file URL for directories). */
+  url(key: string): string;
+  /** Uploads a (large) file: parallel/resumable, verified, published without clobbering. */
+  uploadFile(req: UploadFileRequest): Promise<UploadFileResult>;
+  /** Writes a small object in one request, verified by the destination. Returns the new generation. */
+  writeSmall(key: string, data: Buffer, opts?: WriteSmallOptions): Promise<string>;
+  /** Reads a small object and its generation; undefined when absent. */
+  readSmall(key: string): Promise<{ data: Buffer; generation: string } | undefined>;
+  /** Objects whose keys start with `prefix`, sorted by key. */
+  list(prefix: string): Promise<StoreEntry[]>;
+  /** Deletes a key (no error when absent). */
+  remove(key: string): Promise<void>;
+  /** True when the key exists. */
+  exists(key: string): Promise<boolean>;
+  /** Makes an object readable by anyone (GCS only). */
+  makePublic?(key: string): Promise<void>;
+  /** A V4 signed download URL valid for `hours` (GCS only; needs credentials that can sign). */
+  signedUrl?(key: string, hours: number): Promise<string>;
+}

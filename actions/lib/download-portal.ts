@@ -1,0 +1,203 @@
+/**
+ * The download portal: `index.html` (one self-contained page that reads well on a phone) and
+ * `DOWNLOADS.md`, generated from the catalog (`index.json`) and published at the prefix root.
+ *
+ * Every release gets its build type, size, date, a download link, its SHA-256, resume-friendly download
+ * commands (curl -C -, wget -c, aria2c) and verification commands for Linux, macOS and Windows, under a
+ * short "which build should I pick" section.
+ */
+import type { ArtifactStore } from './artifact-store.js';
+import { CATALOG_KEY, readCatalog, sortReleases, type Catalog, type CatalogRelease } from './release-catalog.js';
+import { formatBytes } from './transfer-progress.js';
+
+export const PORTAL_HTML_KEY = 'index.html';
+export const PORTAL_MARKDOWN_KEY = 'DOWNLOADS.md';
+
+/** Where each release's files can be downloaded from. */
+export interface ReleaseLinks {
+  /** Link for the page (relative for directories and public buckets, absolute when signed). */
+  href: string;
+  /** Absolute URL for the command lines. */
+  url: string;
+  sha256Href: string;
+  sha256Url: string;
+  /** Set when the link expires (signed URLs). */
+  expires?: string;
+}
+
+export interface PortalOptions {
+  title?: string;
+  /** Make V4 signed URLs valid this many hours instead of plain links (GCS only). */
+  signedUrlHours?: number;
+  log?: (line: string) => void;
+}
+
+export interface PortalResult {
+  htmlUri: string;
+  markdownUri: string;
+  releases: number;
+}
+
+const PICK_TEXT = {
+  standard: 'Self-paced learning. Smaller to keep around; the lab is initialized on the first boot, which takes longer once.',
+  prewarmed: 'Workshops and classes. The lab was initialized at build time, so the first boot only resumes it and everyone starts at the same moment.',
+};
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Quotes a URL for a POSIX shell command line. */
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Download commands that resume an interrupted transfer. */
+export function downloadCommands(r: CatalogRelease, links: ReleaseLinks): { label: string; command: string }[] {
+  if (links.url.startsWith('file:')) {
+    const path = decodeURIComponent(new URL(links.url).pathname);
+    return [
+      { label: 'rsync (resumes)', command: `rsync --partial --progress ${shellQuote(path)} .` },
+      { label: 'curl (resumes)', command: `curl -C - -o ${r.name} ${shellQuote(links.url)}` },
+    ];
+  }
+  return [
+    { label: 'curl', command: `curl -fL -C - -o ${r.name} ${shellQuote(links.url)}` },
+    { label: 'wget', command: `wget -c -O ${r.name} ${shellQuote(links.url)}` },
+    { label: 'aria2c (parallel)', command: `aria2c -c -x 8 -s 8 -o ${r.name} ${shellQuote(links.url)}` },
+  ];
+}
+
+/** Commands that check a downloaded file against its SHA-256. */
+export function verifyCommands(r: CatalogRelease, links: ReleaseLinks): { label: string; command: string }[] {
+  const sumFile = `${r.name}.sha256`;
+  const fetchSum = links.sha256Url.startsWith('file:') ? `cp ${shellQuote(decodeURIComponent(new URL(links.sha256Url).pathname))} .` : `curl -fL -o ${sumFile} ${shellQuote(links.sha256Url)}`;
+  return [
+    { label: 'Linux', command: `${fetchSum} && sha256sum -c ${sumFile}` },
+    { label: 'macOS', command: `shasum -a 256 -c ${sumFile}` },
+    { label: 'Windows (PowerShell)', command: `(Get-FileHash .\\${r.name} -Algorithm SHA256).Hash -eq '${r.sha256}'` },
+  ];
+}
+
+function releaseDate(r: CatalogRelease): string {
+  return (r.buildDate || r.publishedAt || '').slice(0, 10);
+}
+
+/** Renders the single-page HTML portal. */
+export function renderPortalHtml(catalog: Catalog, links: Map<CatalogRelease, ReleaseLinks>, opts: { title?: string } = {}): string {
+  const title = opts.title ?? 'Hedgehog lab appliance downloads';
+  const releases = sortReleases(catalog.releases);
+  const cards = releases
+    .map((r) => {
+      const l = links.get(r)!;
+      const cmds = downloadCommands(r, l)
+        .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
+        .join('');
+      const checks = verifyCommands(r, l)
+        .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
+        .join('');
+      return `<section class="rel" id="${escapeHtml(`${r.buildType}-${r.version}`)}">
+<h2>v${escapeHtml(r.version)} <span class="badge ${escapeHtml(r.buildType)}">${r.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'}</span></h2>
+<p class="meta">${escapeHtml(formatBytes(r.size))} · built ${escapeHtml(releaseDate(r))} · first boot ${escapeHtml(r.firstBoot)}${r.gitSha ? ` · <code>${escapeHtml(r.gitSha.slice(0, 12))}</code>` : ''}</p>
+<p><a class="dl" href="${escapeHtml(l.href)}">Download ${escapeHtml(r.name)}</a> <a href="${escapeHtml(l.sha256Href)}">.sha256</a>${l.expires ? ` <span class="exp">link valid until ${escapeHtml(l.expires)}</span>` : ''}</p>
+<p class="lbl">SHA-256</p><pre class="sum">${escapeHtml(r.sha256)}</pre>
+<details><summary>Download commands (resume after an interruption)</summary>${cmds}</details>
+<details><summary>Verify the download</summary>${checks}</details>
+</section>`;
+    })
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--mut:#57606a;--box:#f6f8fa;--acc:#0969da}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--mut:#8d96a0;--box:#161b22;--acc:#4493f8}}
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:52rem;padding:1rem}
+h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.2rem;margin:.2rem 0}
+a{color:var(--acc)}.dl{display:inline-block;padding:.5rem .9rem;border-radius:.4rem;background:var(--acc);color:#fff;text-decoration:none;font-weight:600;margin:.3rem 0}
+.rel{border:1px solid var(--box);border-radius:.6rem;padding:.8rem;margin:1rem 0;background:var(--box)}
+.meta,.lbl,.exp{color:var(--mut);font-size:.9rem;margin:.2rem 0}
+.badge{font-size:.75rem;padding:.1rem .5rem;border-radius:1rem;border:1px solid var(--mut);vertical-align:middle}
+.badge.prewarmed{border-color:#bf8700;color:#bf8700}.badge.standard{border-color:#1a7f37;color:#1a7f37}
+pre{background:var(--bg);padding:.5rem;border-radius:.3rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85rem;margin:.2rem 0 .6rem}
+summary{cursor:pointer;margin:.4rem 0}table{border-collapse:collapse}td{padding:.2rem .6rem .2rem 0;vertical-align:top}
+</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<p class="meta">${releases.length} release(s) · catalog updated ${escapeHtml(catalog.updated.slice(0, 16).replace('T', ' '))} UTC · <a href="${CATALOG_KEY}">index.json</a></p>
+<h2>Which build should I pick?</h2>
+<table>
+<tr><td><span class="badge standard">standard</span></td><td>${escapeHtml(PICK_TEXT.standard)}</td></tr>
+<tr><td><span class="badge prewarmed">pre-warmed</span></td><td>${escapeHtml(PICK_TEXT.prewarmed)}</td></tr>
+</table>
+<p class="meta">Downloads are large: use a command below that resumes, and check the SHA-256 before importing the OVA.</p>
+${cards || '<p>No releases have been published yet.</p>'}
+</body>
+</html>
+`;
+}
+
+/** Renders DOWNLOADS.md with the same content. */
+export function renderDownloadsMarkdown(catalog: Catalog, links: Map<CatalogRelease, ReleaseLinks>, opts: { title?: string } = {}): string {
+  const title = opts.title ?? 'Hedgehog lab appliance downloads';
+  const releases = sortReleases(catalog.releases);
+  const lines = [
+    `# ${title}`,
+    '',
+    '## Which build should I pick?',
+    '',
+    `- **standard**: ${PICK_TEXT.standard}`,
+    `- **pre-warmed**: ${PICK_TEXT.prewarmed}`,
+    '',
+    '## Releases',
+    '',
+    '| version | build | size | built | download | SHA-256 |',
+    '|---|---|---|---|---|---|',
+    ...releases.map((r) => {
+      const l = links.get(r)!;
+      return `| v${r.version} | ${r.buildType} | ${formatBytes(r.size)} | ${releaseDate(r)} | [${r.name}](${l.href}) | \`${r.sha256}\` |`;
+    }),
+    '',
+  ];
+  for (const r of releases) {
+    const l = links.get(r)!;
+    lines.push(`### v${r.version} ${r.buildType}`, '', `First boot: ${r.firstBoot}.${l.expires ? ` The links are valid until ${l.expires}.` : ''}`, '', 'Download (resumes after an interruption):', '', '```sh');
+    for (const c of downloadCommands(r, l)) lines.push(`# ${c.label}`, c.command);
+    lines.push('```', '', 'Verify:', '', '```sh');
+    for (const c of verifyCommands(r, l)) lines.push(`# ${c.label}`, c.command);
+    lines.push('```', '');
+  }
+  if (releases.length === 0) lines.push('No releases have been published yet.', '');
+  return lines.join('\n');
+}
+
+/** Links for every release: signed URLs when asked (GCS), else relative links on the page and absolute URLs for commands. */
+export async function releaseLinks(store: ArtifactStore, catalog: Catalog, signedUrlHours?: number): Promise<Map<CatalogRelease, ReleaseLinks>> {
+  const out = new Map<CatalogRelease, ReleaseLinks>();
+  for (const r of catalog.releases) {
+    if (signedUrlHours && store.signedUrl) {
+      const url = await store.signedUrl(r.key, signedUrlHours);
+      const sha = await store.signedUrl(r.sha256Key, signedUrlHours);
+      out.set(r, { href: url, url, sha256Href: sha, sha256Url: sha, expires: new Date(Date.now() + signedUrlHours * 3600_000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC' });
+    } else {
+      out.set(r, { href: r.key, url: store.url(r.key), sha256Href: r.sha256Key, sha256Url: store.url(r.sha256Key) });
+    }
+  }
+  return out;
+}
+
+/** Generates index.html and DOWNLOADS.md from the destination's catalog and publishes them at its root. */
+export async function publishPortal(store: ArtifactStore, opts: PortalOptions = {}): Promise<PortalResult> {
+  const { catalog } = await readCatalog(store);
+  const links = await releaseLinks(store, catalog, opts.signedUrlHours);
+  const html = renderPortalHtml(catalog, links, opts);
+  const md = renderDownloadsMarkdown(catalog, links, opts);
+  await store.writeSmall(PORTAL_HTML_KEY, Buffer.from(html), { contentType: 'text/html; charset=utf-8', cacheControl: 'no-cache, max-age=0' });
+  await store.writeSmall(PORTAL_MARKDOWN_KEY, Buffer.from(md), { contentType: 'text/markdown; charset=utf-8', cacheControl: 'no-cache, max-age=0' });
+  opts.log?.(`portal: ${store.uri(PORTAL_HTML_KEY)} and ${store.uri(PORTAL_MARKDOWN_KEY)} list ${catalog.releases.length} release(s)`);
+  return { htmlUri: store.uri(PORTAL_HTML_KEY), markdownUri: store.uri(PORTAL_MARKDOWN_KEY), releases: catalog.releases.length };
+}

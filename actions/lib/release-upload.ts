@@ -1,0 +1,319 @@
+/**
+ * `uploadRelease()`: publishes an appliance and its companions to `gs://BUCKET/PREFIX` or `file:///DIR` —
+ * verified, no-clobber, resumable — then updates the catalog, applies retention and refreshes the portal.
+ * The upload-artifact action, `labforge upload` and `labforge pipeline` all call this.
+ */
+import * as glob from '@actions/glob';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Storage } from '@google-cloud/storage';
+import type { ArtifactStore, UploadFileResult } from './artifact-store.js';
+import { DirectoryStore } from './file-destination.js';
+import { GcsStore } from './gcs-upload.js';
+import { InputError } from './inputs.js';
+import { readOvaProperties } from './ova-read.js';
+import { publishPortal, type PortalResult } from './download-portal.js';
+import { updateCatalog, withRelease, type CatalogRelease } from './release-catalog.js';
+import { artifactBaseName, isBuildType, releasePrefix, releaseTag, type BuildType } from './release-names.js';
+import { applyRetention, type RetentionResult } from './retention.js';
+import type { RetryOptions } from './storage-retry.js';
+import { TransferProgress, formatBytes } from './transfer-progress.js';
+import { sha256sumLine, type FileDigests } from './upload-hashing.js';
+import type { DestinationOptions, UploadOptions } from './upload-options.js';
+
+export interface UploadReleaseOptions extends UploadOptions {
+  /** Progress and notes (core.info in the action, stderr in the CLI). */
+  log?: (line: string) => void;
+  /** Time between progress lines. Default 5000 ms. */
+  progressIntervalMs?: number;
+  /** Workflow environment for the metadata companion (GITHUB_SHA, GITHUB_SERVER_URL, …). Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Retry tuning (tests shorten delays). */
+  retry?: Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>;
+  /** An existing Storage client (tests, benchmarks). */
+  storage?: Storage;
+}
+
+export interface UploadedFile {
+  name: string;
+  key: string;
+  uri: string;
+  url: string;
+  size: number;
+  sha256: string;
+  /** Base64 CRC32C as GCS shows it. */
+  crc32c: string;
+  bytesSent: number;
+  bytesReused: number;
+  seconds: number;
+}
+
+export interface UploadReleaseResult {
+  /** The main artifact (the OVA). */
+  uri: string;
+  url: string;
+  sha256: string;
+  crc32c: string;
+  size: number;
+  /** `<name>.metadata.json` (release mode only, else ''). */
+  metadataUri: string;
+  /** `<name>.sha256` (release mode only, else ''). */
+  sha256Uri: string;
+  files: UploadedFile[];
+  /** Set in release mode (version and build type known). */
+  release?: CatalogRelease;
+  retention?: RetentionResult;
+  portal?: PortalResult;
+  destination: string;
+}
+
+/** The metadata companion, `<base>.metadata.json`. */
+export interface ReleaseMetadata {
+  name: string;
+  version: string;
+  buildType: BuildType;
+  tag: string;
+  size: number;
+  sha256: string;
+  crc32c: string;
+  buildDate: string;
+  gitSha: string;
+  workflowRunUrl: string;
+  firstBoot: string;
+  publishedAt: string;
+}
+
+/** A rough first-boot expectation per build type (shown in the metadata and the portal). */
+export function expectedFirstBoot(buildType: BuildType): string {
+  return buildType === 'prewarmed' ? 'about 2 minutes (the lab resumes)' : 'about 15–25 minutes (the lab is initialized on first boot)';
+}
+
+/** Opens the store for a destination. */
+export function openStore(opts: DestinationOptions & { retry?: UploadReleaseOptions['retry']; storage?: Storage }): ArtifactStore {
+  if (opts.destination.kind === 'file') return new DirectoryStore({ dir: opts.destination.dir });
+  return new GcsStore({
+    location: opts.destination.location,
+    parallelism: opts.parallelism,
+    partSize: opts.chunkSizeMib * 1024 * 1024,
+    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.storage ? { storage: opts.storage } : {}),
+  });
+}
+
+/** Expands the `path` input (files and globs) into regular files. */
+export async function resolveUploadFiles(patterns: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  const plain = patterns.filter((p) => !/[*?[\]{}!]/.test(p));
+  const globs = patterns.filter((p) => !plain.includes(p));
+  for (const p of plain) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) throw new InputError('path', `${p} does not exist`, 'check the path of the OVA (relative paths start at the working directory)');
+    if (!s.isFile()) throw new InputError('path', `${p} is not a regular file`, 'give files or a glob such as output/*.ova');
+    found.add(resolve(p));
+  }
+  if (globs.length > 0) {
+    const globber = await glob.create(globs.join('\n'), { matchDirectories: false, implicitDescendants: false });
+    for (const f of await globber.glob()) if ((await stat(f)).isFile()) found.add(resolve(f));
+  }
+  if (found.size === 0) throw new InputError('path', `nothing matches ${patterns.map((p) => `'${p}'`).join(', ')}`, 'check the path of the OVA (relative paths start at the working directory)');
+  const names = new Map<string, string>();
+  for (const f of found) {
+    const prior = names.get(basename(f));
+    if (prior) throw new InputError('path', `two files are named ${basename(f)} (${prior}, ${f})`, 'publish files with distinct names');
+    names.set(basename(f), f);
+  }
+  return [...found].sort();
+}
+
+/** The main artifact: the largest .ova, else the largest file. */
+function pickPrimary(files: { path: string; size: number }[]): string {
+  const ovas = files.filter((f) => f.path.endsWith('.ova'));
+  const pool = ovas.length > 0 ? ovas : files;
+  return pool.reduce((a, b) => (b.size > a.size ? b : a)).path;
+}
+
+function workflowRunUrl(env: NodeJS.ProcessEnv): string {
+  if (!env.GITHUB_REPOSITORY || !env.GITHUB_RUN_ID) return '';
+  return `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+}
+
+/**
+ * Publishes the files matched by `options.path`. With a version and build type (given, or read from the
+ * OVA's labforge properties) it is a release: files go under `releases/v<version>/<build-type>/`, the
+ * `.sha256` and `.metadata.json` companions are published, the catalog is updated, retention applied and
+ * (with `portal`) the portal regenerated. Without them the files are published as-is under the prefix.
+ */
+export async function uploadRelease(options: UploadReleaseOptions): Promise<UploadReleaseResult> {
+  const log = options.log ?? (() => {});
+  const env = options.env ?? process.env;
+  const paths = await resolveUploadFiles(options.path);
+  const sized = await Promise.all(paths.map(async (p) => ({ path: p, size: (await stat(p)).size })));
+  const primary = pickPrimary(sized);
+
+  // Release identity: inputs first, else the OVA's own labforge properties.
+  let version = options.version;
+  let buildType = options.buildType;
+  let ovaProps: Record<string, string> = {};
+  if (primary.endsWith('.ova')) ovaProps = await readOvaProperties(primary).catch(() => ({}));
+  if (version === undefined && buildType === undefined && ovaProps.version && ovaProps.buildType && isBuildType(ovaProps.buildType)) {
+    version = ovaProps.version;
+    buildType = ovaProps.buildType;
+    log(`release: v${version} ${buildType}, from the labforge properties of ${basename(primary)}`);
+  }
+  const isRelease = version !== undefined && buildType !== undefined;
+  if (!isRelease && (options.retentionKeep > 0 || options.portal)) {
+    throw new InputError(options.retentionKeep > 0 ? 'retention-keep' : 'portal', 'needs a release (version and build-type)', 'set version and build-type, or publish an OVA that carries the labforge properties');
+  }
+  const dir = isRelease ? releasePrefix(buildType!, version!) : '';
+  const primaryName = basename(primary);
+  const metadataName = isRelease ? `${primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName}.metadata.json` : '';
+  const sumName = `${primaryName}.sha256`;
+  if (isRelease && primaryName.endsWith('.ova') && primaryName !== `${artifactBaseName(buildType!, version!)}.ova`) {
+    log(`note: ${primaryName} does not follow the ${artifactBaseName(buildType!, version!)}.ova naming; publishing it under its own name`);
+  }
+
+  const store = openStore(options);
+  log(`publishing ${paths.length} file(s) to ${store.root}/${dir} (${options.destination.kind === 'gcs' ? `${options.parallelism} parallel parts of ${options.chunkSizeMib} MiB` : 'verified copy'})`);
+
+  // The primary first; a user-supplied companion with a name we generate is checked, not uploaded.
+  const order = [primary, ...paths.filter((p) => p !== primary)];
+  const results: { path: string; result: UploadFileResult }[] = [];
+  let primaryDigests: FileDigests | undefined;
+  for (const path of order) {
+    const name = basename(path);
+    if (isRelease && (name === sumName || name === metadataName)) continue;
+    const size = sized.find((s) => s.path === path)!.size;
+    const progress = new TransferProgress({ label: `upload ${name}`, totalBytes: size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
+    const result = await store.uploadFile({
+      localPath: path,
+      key: `${dir}${name}`,
+      overwrite: options.overwrite,
+      contentType: name.endsWith('.ova') ? 'application/x-virtualbox-ova' : 'application/octet-stream',
+      metadata: isRelease ? { labforgeVersion: version!, labforgeBuildType: buildType! } : {},
+      onBytes: (n) => progress.add(n),
+      log,
+    });
+    progress.finish(result.bytesReused > 0 ? `(${formatBytes(result.bytesReused)} already verified from an earlier run)` : '');
+    results.push({ path, result });
+    if (path === primary) primaryDigests = result.digests;
+  }
+  const main = results[0]!.result;
+  const d = primaryDigests!;
+
+  // A .sha256 the build produced must agree with what was uploaded.
+  const userSum = paths.find((p) => basename(p) === sumName);
+  if (isRelease && userSum) {
+    const hex = (await readFile(userSum, 'utf8')).trim().split(/\s+/)[0]?.toLowerCase();
+    if (hex !== d.sha256) throw new Error(`${userSum} says ${hex} but ${primaryName} hashes to ${d.sha256}; the OVA changed after it was packed — rebuild or repack it`);
+  }
+
+  const files: UploadedFile[] = [];
+  const urlFor = async (key: string): Promise<string> => {
+    if (options.makePublic && store.makePublic) await store.makePublic(key);
+    if (options.signedUrlHours > 0 && store.signedUrl) return store.signedUrl(key, options.signedUrlHours);
+    return store.url(key);
+  };
+  for (const { path, result } of results) {
+    files.push({
+      name: basename(path),
+      key: result.key,
+      uri: result.uri,
+      url: await urlFor(result.key),
+      size: result.digests.size,
+      sha256: result.digests.sha256,
+      crc32c: result.digests.crc32cBase64,
+      bytesSent: result.bytesSent,
+      bytesReused: result.bytesReused,
+      seconds: result.seconds,
+    });
+  }
+  const out: UploadReleaseResult = {
+    uri: main.uri,
+    url: files[0]!.url,
+    sha256: d.sha256,
+    crc32c: d.crc32cBase64,
+    size: d.size,
+    metadataUri: '',
+    sha256Uri: '',
+    files,
+    destination: store.root,
+  };
+  if (!isRelease) return out;
+
+  // Companions, then the catalog: a release is listed only when all of it is there.
+  const noClobber = options.overwrite ? {} : { ifGeneration: '0' };
+  const publishedAt = new Date().toISOString();
+  const metadata: ReleaseMetadata = {
+    name: primaryName,
+    version: version!,
+    buildType: buildType!,
+    tag: releaseTag(buildType!, version!),
+    size: d.size,
+    sha256: d.sha256,
+    crc32c: d.crc32cBase64,
+    buildDate: options.buildDate ?? ovaProps.buildDate ?? publishedAt,
+    gitSha: options.gitSha ?? ovaProps.gitSha ?? env.GITHUB_SHA ?? '',
+    workflowRunUrl: workflowRunUrl(env),
+    firstBoot: options.firstBoot ?? expectedFirstBoot(buildType!),
+    publishedAt,
+  };
+  const sumKey = `${dir}${sumName}`;
+  const metaKey = `${dir}${metadataName}`;
+  await store.writeSmall(sumKey, Buffer.from(sha256sumLine(d.sha256, primaryName)), { contentType: 'text/plain; charset=utf-8', ...noClobber });
+  await store.writeSmall(metaKey, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), { contentType: 'application/json', ...noClobber });
+  if (options.makePublic && store.makePublic) {
+    await store.makePublic(sumKey);
+    await store.makePublic(metaKey);
+  }
+  out.sha256Uri = store.uri(sumKey);
+  out.metadataUri = store.uri(metaKey);
+
+  const release: CatalogRelease = {
+    version: version!,
+    buildType: buildType!,
+    tag: metadata.tag,
+    name: primaryName,
+    key: main.key,
+    uri: main.uri,
+    url: store.url(main.key),
+    size: d.size,
+    sha256: d.sha256,
+    crc32c: d.crc32cBase64,
+    sha256Key: sumKey,
+    metadataKey: metaKey,
+    files: [...results.slice(1).map((r) => r.result.key), sumKey, metaKey],
+    buildDate: metadata.buildDate,
+    gitSha: metadata.gitSha,
+    workflowRunUrl: metadata.workflowRunUrl,
+    firstBoot: metadata.firstBoot,
+    publishedAt,
+  };
+  await updateCatalog(store, withRelease(release), { log });
+  out.release = release;
+  log(`catalog: ${store.uri('index.json')} lists v${version} ${buildType}`);
+
+  if (options.retentionKeep > 0) {
+    out.retention = await applyRetention(store, { buildType: buildType!, keep: options.retentionKeep, protect: { version: version! }, dryRun: options.retentionDryRun, log });
+  }
+  if (options.portal) {
+    out.portal = await publishPortal(store, { ...(options.signedUrlHours > 0 ? { signedUrlHours: options.signedUrlHours } : {}), log });
+  }
+  return out;
+}
+
+/** Step outputs of the upload (kebab-case strings). */
+export function uploadOutputs(r: UploadReleaseResult): Record<string, string> {
+  return {
+    uri: r.uri,
+    url: r.url,
+    sha256: r.sha256,
+    crc32c: r.crc32c,
+    size: String(r.size),
+    'metadata-uri': r.metadataUri,
+    'sha256-uri': r.sha256Uri,
+    files: JSON.stringify(r.files.map((f) => ({ name: f.name, uri: f.uri, url: f.url, size: f.size, sha256: f.sha256, crc32c: f.crc32c }))),
+    'portal-uri': r.portal?.htmlUri ?? '',
+    'retention-deleted': JSON.stringify(r.retention?.deleted.map((x) => x.version) ?? []),
+  };
+}

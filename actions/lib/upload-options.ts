@@ -1,0 +1,139 @@
+/**
+ * The inputs of upload-artifact / `labforge upload` / `labforge portal`, validated in one place.
+ * Credentials are never an input: the Google client uses Application Default Credentials.
+ */
+import { isAbsolute } from 'node:path';
+import { parseFileUri } from './file-destination.js';
+import { parseGcsUri, type GcsLocation } from './gcs-upload.js';
+import { InputError, readBool, readChoice, readInt, readList, readRequired, readString, readVersion, type InputGetter } from './inputs.js';
+import { BUILD_TYPES, type BuildType } from './release-names.js';
+
+export type Destination = { kind: 'gcs'; uri: string; location: GcsLocation } | { kind: 'file'; uri: string; dir: string };
+
+export interface DestinationOptions {
+  destination: Destination;
+  /** GCS JSON-API endpoint for emulators (STORAGE_EMULATOR_HOST works too). */
+  endpoint?: string;
+  parallelism: number;
+  chunkSizeMib: number;
+}
+
+export interface LinkOptions {
+  makePublic: boolean;
+  /** 0: no signed URLs. */
+  signedUrlHours: number;
+}
+
+export interface UploadOptions extends DestinationOptions, LinkOptions {
+  /** File paths or glob patterns (one per line or comma-separated). */
+  path: string[];
+  version?: string;
+  buildType?: BuildType;
+  overwrite: boolean;
+  /** 0: keep every release. */
+  retentionKeep: number;
+  retentionDryRun: boolean;
+  portal: boolean;
+  /** Overrides for the metadata companion (otherwise from the OVA's properties and the workflow environment). */
+  buildDate?: string;
+  gitSha?: string;
+  firstBoot?: string;
+}
+
+const SECRET_LOOKING = /BEGIN [A-Z ]*PRIVATE KEY|"private_key"|"type"\s*:\s*"service_account"/;
+
+/** Reads and checks a destination: `gs://BUCKET[/PREFIX]` or `file:///DIR`. */
+export function parseDestination(raw: string, input = 'destination'): Destination {
+  if (SECRET_LOOKING.test(raw)) {
+    throw new InputError(input, 'looks like key material', 'never pass credentials as an input: authenticate with google-github-actions/auth (Workload Identity Federation) before this step');
+  }
+  if (raw.startsWith('gs://')) {
+    const location = parseGcsUri(raw);
+    if (!location) throw new InputError(input, `'${raw}' is not a valid gs:// URI`, 'use gs://BUCKET or gs://BUCKET/PREFIX with a valid bucket name (3-222 characters: a-z, 0-9, . _ -)');
+    return { kind: 'gcs', uri: raw.replace(/\/+$/, ''), location };
+  }
+  if (raw.startsWith('file://')) {
+    const dir = parseFileUri(raw);
+    if (!dir || !raw.startsWith('file:///')) throw new InputError(input, `'${raw}' is not a file:///DIR URI`, 'use an absolute directory such as file:///srv/labs or file:///media/usb/labs');
+    return { kind: 'file', uri: raw, dir };
+  }
+  if (isAbsolute(raw)) throw new InputError(input, `'${raw}' has no scheme`, `write file://${raw} for a directory, or gs://BUCKET/PREFIX for Cloud Storage`);
+  throw new InputError(input, `'${raw}' is neither gs://BUCKET/PREFIX nor file:///DIR`, 'give a Cloud Storage prefix (gs://my-bucket/labs) or a directory (file:///srv/labs)');
+}
+
+/** Destination, endpoint and transfer tuning (shared by upload and portal). */
+export function readDestinationOptions(get: InputGetter): DestinationOptions {
+  const destination = parseDestination(readRequired(get, 'destination', 'set destination to gs://BUCKET/PREFIX or file:///DIR'));
+  const endpoint = readString(get, 'endpoint');
+  if (endpoint && !/^https?:\/\/[^\s/]+/.test(endpoint)) throw new InputError('endpoint', `'${endpoint}' is not an http(s) URL`, 'give the emulator or API base URL, e.g. http://127.0.0.1:4443');
+  if (endpoint && destination.kind === 'file') throw new InputError('endpoint', 'is set but the destination is a directory', 'drop endpoint, or use a gs:// destination');
+  return {
+    destination,
+    ...(endpoint ? { endpoint } : {}),
+    parallelism: readInt(get, 'parallelism', 8, { min: 1, max: 64 }),
+    chunkSizeMib: readInt(get, 'chunk-size-mib', 16, { min: 1, max: 1024 }),
+  };
+}
+
+/** make-public / signed-url-hours. */
+export function readLinkOptions(get: InputGetter, destination: Destination): LinkOptions {
+  const makePublic = readBool(get, 'make-public', false);
+  const signedUrlHours = readInt(get, 'signed-url-hours', 0, { min: 0, max: 168 });
+  if (makePublic && signedUrlHours > 0) throw new InputError('signed-url-hours', 'is set together with make-public', 'choose one: public objects, or signed URLs that expire');
+  if (destination.kind === 'file' && (makePublic || signedUrlHours > 0)) {
+    throw new InputError(makePublic ? 'make-public' : 'signed-url-hours', 'only applies to gs:// destinations', 'drop it for a file:// destination (share the directory instead)');
+  }
+  return { makePublic, signedUrlHours };
+}
+
+/** All inputs of the upload. */
+export function readUploadOptions(get: InputGetter): UploadOptions {
+  const path = readList(get, 'path');
+  if (path.length === 0) throw new InputError('path', 'is required but empty', 'give the OVA to publish (a path or a glob such as output/*.ova)');
+  const dest = readDestinationOptions(get);
+  const version = readVersion(get, 'version');
+  const rawType = readString(get, 'build-type');
+  const buildType = rawType === '' ? undefined : readChoice(get, 'build-type', BUILD_TYPES, 'standard');
+  if ((version === undefined) !== (buildType === undefined)) {
+    throw new InputError(version === undefined ? 'version' : 'build-type', 'is missing while the other of version/build-type is set', 'give both (files then go under releases/v<version>/<build-type>/) or neither');
+  }
+  const retentionRaw = readString(get, 'retention-keep');
+  const retentionKeep = retentionRaw === '' || retentionRaw === 'all' ? 0 : readInt(get, 'retention-keep', 0, { min: 1, max: 10_000 });
+  const opts: UploadOptions = {
+    path,
+    ...dest,
+    ...readLinkOptions(get, dest.destination),
+    overwrite: readBool(get, 'overwrite', false),
+    retentionKeep,
+    retentionDryRun: readBool(get, 'retention-dry-run', false),
+    portal: readBool(get, 'portal', false),
+  };
+  if (version !== undefined) opts.version = version;
+  if (buildType !== undefined) opts.buildType = buildType;
+  const buildDate = readString(get, 'build-date');
+  if (buildDate) {
+    if (Number.isNaN(Date.parse(buildDate))) throw new InputError('build-date', `'${buildDate}' is not a date`, 'use ISO 8601, e.g. 2024-05-01T12:00:00Z');
+    opts.buildDate = new Date(buildDate).toISOString();
+  }
+  const gitSha = readString(get, 'git-sha');
+  if (gitSha) {
+    if (!/^[0-9a-f]{7,64}$/i.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a git commit id`, 'give the hex commit id, e.g. ${{ github.sha }}');
+    opts.gitSha = gitSha.toLowerCase();
+  }
+  const firstBoot = readString(get, 'first-boot');
+  if (firstBoot) opts.firstBoot = firstBoot;
+  return opts;
+}
+
+export interface PortalCommandOptions extends DestinationOptions, LinkOptions {
+  title?: string;
+}
+
+/** Inputs of `labforge portal`. */
+export function readPortalOptions(get: InputGetter): PortalCommandOptions {
+  const dest = readDestinationOptions(get);
+  const links = readLinkOptions(get, dest.destination);
+  if (links.makePublic) throw new InputError('make-public', 'does not apply to the portal', 'objects are made public when they are uploaded; use signed-url-hours for expiring links');
+  const title = readString(get, 'title');
+  return { ...dest, ...links, ...(title ? { title } : {}) };
+}
