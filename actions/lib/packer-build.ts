@@ -447,7 +447,7 @@ class SshWatchdog {
 
   private async fire(): Promise<void> {
     const port = this.port ?? (await this.portFromLog());
-    this.reporter.startGroup('ssh-watchdog');
+    // Plain prefixed lines, no log group: the watchdog speaks inside the wait-ssh phase's group.
     try {
       if (port === undefined) {
         this.reporter.line(`SSH watchdog: Packer has waited ${this.options.afterSeconds} s for SSH, but neither its output nor its log names the forwarded port; no diagnosis`);
@@ -470,8 +470,6 @@ class SshWatchdog {
       for (const l of formatDiagnosis(this.verdict).trimEnd().split('\n')) this.reporter.line(`SSH watchdog: ${l}`);
     } catch (e) {
       this.reporter.line(`SSH watchdog: the diagnosis itself failed: ${(e as Error).message}`);
-    } finally {
-      this.reporter.endGroup();
     }
   }
 }

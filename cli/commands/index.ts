@@ -8,4 +8,4 @@ import { preflightCommand } from './preflight.js';
 import { buildCommand } from './build.js';
 import { sshDiagnoseCommand } from './ssh-diagnose.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand, sshDiagnoseCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, packOvaCommand, preflightCommand, buildCommand, sshDiagnoseCommand];
