@@ -141,6 +141,7 @@ describe('tiny guest first boot under TCG', () => {
     } finally {
       await vm.stop();
     }
-    expect(times.prewarmed.seconds).toBeLessThan(times.standard?.seconds ?? Infinity);
+    // No timing assertion: on 2 shared cores under TCG the other load moves these numbers by more than the
+    // toy lab's init costs. What proves "only resumes" is above: no init ran, initCount stayed 1.
   }, 900_000);
 });
