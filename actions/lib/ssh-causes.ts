@@ -169,7 +169,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
     title: 'The key is authorized, but the server refuses the signature algorithm the client uses',
     retryable: false,
     fix: [
-      'OpenSSH >= 8.8 refuses RSA signatures with SHA-1 (`ssh-rsa`); clients built on Go x/crypto before 2022 (e.g. Packer 1.6/1.7) only sign RSA that way. Use an ed25519 key (`ssh-keygen -t ed25519`) in `ssh_authorized_keys` and `ssh_private_key_file`.',
+      'OpenSSH >= 8.8 refuses RSA signatures with SHA-1 (`ssh-rsa`); clients built on Go x/crypto/ssh before 2022 (older Packer releases and plugins) only sign RSA that way. Use an ed25519 key (`ssh-keygen -t ed25519`) in `ssh_authorized_keys` and `ssh_private_key_file`.',
       'Or, for a throwaway build VM only, allow it in the guest: `PubkeyAcceptedAlgorithms +ssh-rsa` in /etc/ssh/sshd_config.d/.',
     ],
   },
@@ -197,7 +197,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
     retryable: false,
     fix: [
       'Give the build user passwordless sudo: cloud-init `sudo: ALL=(ALL) NOPASSWD:ALL` in its `users:` entry (autoinstall: a late-command writing /etc/sudoers.d/<user>).',
-      'Or make Packer pass the password: `execute_command = "echo \'{{ user `ssh_password` }}\' | sudo -S sh -c \'{{ .Vars }} {{ .Path }}\'"`.',
+      'Or let Packer pass the password to sudo: `execute_command = "echo \'${var.ssh_password}\' | sudo -S sh -c \'{{ .Vars }} {{ .Path }}\'"` in the shell provisioner.',
     ],
   },
   'sudo-failed': {

@@ -50,8 +50,8 @@ export interface SshDiagnoseOptions {
   /** Also check `sudo -n true` (default true). */
   checkSudo: boolean;
   /**
-   * RSA signature algorithms the real client can use, e.g. `['ssh-rsa']` for Packer 1.6/1.7 (Go x/crypto
-   * before 2022 signs RSA with SHA-1 only). Default: any the server advertises.
+   * RSA signature algorithms the real client can use, e.g. `['ssh-rsa']` for a client built on Go's
+   * x/crypto/ssh before 2022, which signs RSA with SHA-1 only. Default: any the server advertises.
    */
   pubkeyAlgorithms?: string[];
   /** Progress lines (retries); default: none. */
@@ -371,7 +371,7 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
         });
         if (pub.result === 'accepted' && rsaAlgorithms['ssh-rsa'] === 'rejected') {
           warnings.push(
-            'the server refuses RSA signatures with SHA-1 (ssh-rsa): clients that sign RSA only that way (Packer 1.6/1.7, Go x/crypto before 2022) cannot log in with this key; use an ed25519 key',
+            'the server refuses RSA signatures with SHA-1 (ssh-rsa): clients that sign RSA only that way (built on Go x/crypto/ssh before 2022, such as older Packer releases) cannot log in with this key; use an ed25519 key',
           );
         }
       }

@@ -45,7 +45,7 @@ export const sshDiagnoseCommand: Command = {
     'private-key-path': { type: 'string', description: 'private key file (passphrase from LABFORGE_SSH_PASSPHRASE)' },
     'private-key': { type: 'string', description: 'refused: argv is visible in ps; use --private-key-path' },
     'expected-host-key': { type: 'string', description: 'SHA256:… fingerprint the host key must have' },
-    'pubkey-algorithms': { type: 'string', description: 'RSA signature algorithms the client can use (ssh-rsa for Packer 1.6/1.7)' },
+    'pubkey-algorithms': { type: 'string', description: 'RSA signature algorithms the client can use (ssh-rsa: a SHA-1-only client)' },
     'timeout-seconds': { type: 'string', description: 'timeout of each layer of an attempt', default: '10' },
     'wait-seconds': { type: 'string', description: 'keep retrying connection-level failures this long', default: '0' },
     'serial-log': { type: 'string', description: "guest serial console log to quote" },
