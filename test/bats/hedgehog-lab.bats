@@ -234,3 +234,19 @@ state() { jq -r "$1" "$ROOT/var/lib/hedgehog-lab/last-run.json"; }
     "$REPO"/test/guest/*.sh "$REPO"/test/bats/fixtures/hedgehog-lab/*.sh "$REPO"/packer/hedgehog-lab/*.sh
   [ "$status" -eq 0 ]
 }
+
+@test "a run stopped by a signal records failed, not running" {
+  FAKE_READY_NEVER=1 "$HL" boot --ready-timeout 60 >/dev/null 2>&1 3>&- &
+  pid=$!
+  for _ in $(seq 100); do
+    [[ -f $ROOT/var/lib/hedgehog-lab/last-run.json && $(state .phase) == ready ]] && break
+    sleep 0.1
+  done
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 1 ]
+  [ "$(state .status)" = failed ]
+  [ "$(state .error)" = "interrupted by a signal" ]
+  [ ! -e "$ROOT/var/lib/hedgehog-lab/initialized" ]
+}
