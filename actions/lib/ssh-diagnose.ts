@@ -474,7 +474,7 @@ export function diagnosisOutputs(d: SshDiagnosis): { cause: string; ok: string; 
 export function formatDiagnosis(d: SshDiagnosis): string {
   const lines = [`ssh-diagnose ${d.target.host}:${d.target.port} as ${d.target.username}: ${d.cause}${d.ok ? '' : ` - ${d.title}`}`, `  ${d.detail}`, '', 'Probes:'];
   for (const p of d.probes) {
-    lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.name.padEnd(20)} ${(p.durationMs === undefined ? '' : `${p.durationMs} ms`).padStart(8)}  ${p.detail}`);
+    lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.name.padEnd(25)} ${(p.durationMs === undefined ? '' : `${p.durationMs} ms`).padStart(8)}  ${p.detail}`);
   }
   if (d.timeline.length > 0) {
     lines.push('', `Waited: ${d.attempts} attempts in ${(d.durationMs / 1000).toFixed(1)} s`);

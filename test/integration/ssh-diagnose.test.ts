@@ -238,6 +238,16 @@ describe('authentication', () => {
     expect(d.warnings.join(' ')).toMatch(/x\/crypto\/ssh before 2022/);
   });
 
+  it('logs in with keyboard-interactive (PAM) when password authentication is off', async () => {
+    const d = await withSshd({ settings: { UsePAM: 'yes', KbdInteractiveAuthentication: 'yes', PasswordAuthentication: 'no' } }, () => ({ password: user.password }));
+    expect(d.cause).toBe('ok');
+    expect(d.authMethods?.allowed).toEqual(['publickey', 'keyboard-interactive']);
+    expect(d.authMethods?.attempts.map((a) => [a.method, a.result])).toEqual([
+      ['none', 'rejected'],
+      ['keyboard-interactive', 'accepted'],
+    ]);
+  });
+
   it('names missing credentials and lists what the server allows', async () => {
     const d = await withSshd({}, () => ({}));
     expect(d.cause).toBe('no-credentials');
