@@ -107,6 +107,12 @@ describe('connection-level causes', () => {
     expect(d.server?.banner).toBe('SSH-2.0-OpenSSH_9.2p1 wedged-stand-in');
   });
 
+  it('names an unreachable host (Linux refuses TCP to a multicast address with ENETUNREACH, without sending a packet)', async () => {
+    const d = await diagnoseSsh({ ...base(22), host: '224.0.0.1', password: 'x' });
+    expect(d.cause).toBe('host-unreachable');
+    expect(d.detail).toMatch(/ENETUNREACH/);
+  });
+
   it('names a host name that does not resolve', async () => {
     const d = await diagnoseSsh({ ...base(22), host: 'no-such-host.invalid', password: 'x' });
     expect(d.cause).toBe('host-not-found');
