@@ -425,7 +425,8 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
           probes.push({ layer: 'sudo', name: 'sudo -n true', ok: uOk, durationMs: u.durationMs, detail: uOk ? 'passwordless sudo works' : `exit ${u.exitCode ?? '?'}: ${u.stderr.trim().slice(-300)}` });
           if (!uOk) {
             cause = /password is required|a terminal is required/i.test(u.stderr) ? 'sudo-requires-password' : 'sudo-failed';
-            detail = `'${opts.username}' cannot run sudo without a password: sudo -n true exited ${u.exitCode ?? '?'} (${u.stderr.trim().slice(-200) || 'no output'})`;
+            const why = `sudo -n true exited ${u.timedOut ? '(timed out)' : (u.exitCode ?? '?')} (${u.stderr.trim().slice(-200) || 'no output'})`;
+            detail = cause === 'sudo-requires-password' ? `'${opts.username}' cannot run sudo without a password: ${why}` : `'${opts.username}' cannot run sudo: ${why}`;
           }
         }
       }

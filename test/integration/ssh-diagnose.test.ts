@@ -276,6 +276,14 @@ describe('after login', () => {
     expect(d.remediation[0]).toMatch(/NOPASSWD/);
   });
 
+  it('names sudo that cannot run at all (not on the PATH sshd gives the session)', async () => {
+    const d = await withSshd({ settings: { SetEnv: 'PATH=/nonexistent' } }, () => ({ password: user.password }));
+    expect(d.cause).toBe('sudo-failed');
+    expect(d.sudo?.exitCode).toBe(127);
+    expect(d.sudo?.stderr).toMatch(/sudo: (command )?not found/);
+    expect(d.detail).toMatch(/cannot run sudo: sudo -n true exited 127/);
+  });
+
   it('is ok with a password: every layer probed and timed', async () => {
     const d = await withSshd({}, () => ({ password: user.password }));
     expect(d.cause).toBe('ok');
