@@ -21,6 +21,8 @@
  * Fault injection: an HTTP status (503, 429, …) on the Nth matching request, a connection reset after N
  * body bytes, or one corrupted byte in an upload or download body.
  *
+ * `GET /_emulator/stats` returns `{ uploadedBytes, requests }` (for benchmarks that run it in another process).
+ *
  * Point the real client at it with `new Storage({ apiEndpoint: emulator.endpoint, projectId })` (requests to
  * a custom endpoint carry no credentials unless `useAuthWithCustomEndpoint` is set) or with
  * `STORAGE_EMULATOR_HOST=emulator.endpoint`. The JSON API is served both under `/storage/v1/` and at the
@@ -136,6 +138,11 @@ export interface GcsEmulatorOptions {
   buckets?: string[];
   /** Directory for object data; a temporary one (removed by stop()) by default. */
   dataDir?: string;
+  /**
+   * Caps each request's upload body at this many bytes per second, modelling the per-connection
+   * throughput a runner gets to the real service over a WAN (benchmarks). Unlimited by default.
+   */
+  streamBytesPerSecond?: number;
 }
 
 class HttpError extends Error {
@@ -166,9 +173,11 @@ export class GcsEmulator {
   private readonly segmentRefs = new Map<string, number>();
   private faults: ActiveFault[] = [];
   private lastGeneration = 0;
+  private readonly streamBytesPerSecond: number | undefined;
 
   private constructor(opts: GcsEmulatorOptions) {
     this.ownsDataDir = opts.dataDir === undefined;
+    this.streamBytesPerSecond = opts.streamBytesPerSecond;
     this.dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'labforge-gcs-emulator-'));
     for (const b of opts.buckets ?? []) this.createBucket(b);
     this.server = createServer((req, res) => {
@@ -272,11 +281,15 @@ export class GcsEmulator {
       req.resume();
       throw new HttpError(fault.action.status, fault.action.message ?? `emulated fault: HTTP ${fault.action.status}`, fault.action.status === 429 ? 'rateLimitExceeded' : 'backendError');
     }
-    const io: BodyFaults = { record, emulator: this };
+    const io: BodyFaults = { record, emulator: this, ...(this.streamBytesPerSecond ? { bytesPerSecond: this.streamBytesPerSecond } : {}) };
     if (fault && 'reset' in fault.action) io.resetAfter = fault.action.reset.afterBodyBytes;
     if (fault && 'corrupt' in fault.action) io.corruptAt = fault.action.corrupt.atByte;
 
     let p = segments;
+    if (p[0] === '_emulator' && p[1] === 'stats') {
+      req.resume();
+      return sendJson(res, 200, { uploadedBytes: this.uploadedBytes, requests: this.requests.length });
+    }
     if (p[0] === 'upload' && p[1] === 'storage' && p[2] === 'v1') return this.handleUpload(req, res, p.slice(3), query, io);
     if (p[0] === 'download' && p[1] === 'storage' && p[2] === 'v1') p = p.slice(3);
     else if (p[0] === 'storage' && p[1] === 'v1') p = p.slice(2);
@@ -901,6 +914,7 @@ interface BodyFaults {
   emulator: GcsEmulator;
   resetAfter?: number;
   corruptAt?: number;
+  bytesPerSecond?: number;
 }
 
 function preconditionFailed(): HttpError {
@@ -936,8 +950,14 @@ function writeAll(fd: number, data: Buffer, position: number): void {
  */
 async function consumeBody(req: IncomingMessage, io: BodyFaults, onChunk: (chunk: Buffer) => void): Promise<boolean> {
   let seen = 0;
+  const started = performance.now();
   try {
     for await (const raw of req) {
+      if (io.bytesPerSecond) {
+        const due = started + (1000 * seen) / io.bytesPerSecond;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      }
       let chunk = raw as Buffer;
       if (io.corruptAt !== undefined && io.corruptAt >= seen && io.corruptAt < seen + chunk.length) {
         chunk = Buffer.from(chunk);
