@@ -43,7 +43,7 @@ function everythingVisible(run: ActionRun): string {
 describe('the bundled ssh-diagnose action', () => {
   it('reports ok with a password: outputs, summary, and the password masked', async () => {
     const run = await runBundledAction('ssh-diagnose', {
-      inputs: { port: String(open.port), username: user.name, password: user.password, 'timeout-seconds': '3', 'expected-host-key': open.hostKeyFingerprint },
+      inputs: { port: String(open.port), username: user.name, password: user.password, 'timeout-seconds': '5', 'expected-host-key': open.hostKeyFingerprint },
     });
     expect(run.errors).toEqual([]);
     expect(run.code).toBe(0);
@@ -61,7 +61,7 @@ describe('the bundled ssh-diagnose action', () => {
   it('fails with the cause on a wrong password, and never prints the password', async () => {
     const wrong = `${user.password}-wrong`;
     const run = await runBundledAction('ssh-diagnose', {
-      inputs: { port: String(open.port), username: user.name, password: wrong, 'timeout-seconds': '3' },
+      inputs: { port: String(open.port), username: user.name, password: wrong, 'timeout-seconds': '5' },
     });
     expect(run.code).toBe(1);
     expect(run.outputs.cause).toBe('auth-rejected');
@@ -75,7 +75,7 @@ describe('the bundled ssh-diagnose action', () => {
 
   it('only sets the outputs when fail-on-error is false (password auth disabled)', async () => {
     const run = await runBundledAction('ssh-diagnose', {
-      inputs: { port: String(keyOnly.port), username: user.name, password: user.password, 'fail-on-error': 'false', 'timeout-seconds': '3' },
+      inputs: { port: String(keyOnly.port), username: user.name, password: user.password, 'fail-on-error': 'false', 'timeout-seconds': '5' },
     });
     expect(run.code).toBe(0);
     expect(run.errors).toEqual([]);
@@ -86,7 +86,7 @@ describe('the bundled ssh-diagnose action', () => {
 
   it('logs in with a private key given as text, and masks every line of it', async () => {
     const run = await runBundledAction('ssh-diagnose', {
-      inputs: { port: String(keyOnly.port), username: user.name, 'private-key': key.privateKey, 'timeout-seconds': '3' },
+      inputs: { port: String(keyOnly.port), username: user.name, 'private-key': key.privateKey, 'timeout-seconds': '5' },
     });
     expect(run.outputs.cause).toBe('ok');
     expect(run.code).toBe(0);
@@ -113,11 +113,11 @@ describe('labforge ssh-diagnose', () => {
       [open, 'ok'],
       [keyOnly, 'password-auth-disabled'],
     ] as const) {
-      const cli = await runCli(['ssh-diagnose', '--port', String(server.port), '--username', user.name, '--timeout-seconds', '3', '--json'], {
+      const cli = await runCli(['ssh-diagnose', '--port', String(server.port), '--username', user.name, '--timeout-seconds', '5', '--json'], {
         env: { LABFORGE_SSH_PASSWORD: user.password },
       });
       const action = await runBundledAction('ssh-diagnose', {
-        inputs: { port: String(server.port), username: user.name, password: user.password, 'timeout-seconds': '3', 'fail-on-error': 'false' },
+        inputs: { port: String(server.port), username: user.name, password: user.password, 'timeout-seconds': '5', 'fail-on-error': 'false' },
       });
       const fromCli = JSON.parse(cli.stdout);
       const fromAction = JSON.parse(action.outputs.report ?? '{}');
@@ -131,7 +131,7 @@ describe('labforge ssh-diagnose', () => {
   });
 
   it('reads the password from --password-env or --password-file and prints a readable verdict', async () => {
-    const viaEnv = await runCli(['ssh-diagnose', '--port', String(open.port), '--username', user.name, '--password-env', 'MY_PW', '--timeout-seconds', '3'], {
+    const viaEnv = await runCli(['ssh-diagnose', '--port', String(open.port), '--username', user.name, '--password-env', 'MY_PW', '--timeout-seconds', '5'], {
       env: { MY_PW: user.password },
     });
     expect(viaEnv.code).toBe(0);
@@ -139,7 +139,7 @@ describe('labforge ssh-diagnose', () => {
     expect(viaEnv.stdout).toMatch(/ok\s+auth password/);
     const file = join(dir, 'pw');
     writeFileSync(file, `${user.password}-wrong\n`, { mode: 0o600 });
-    const viaFile = await runCli(['ssh-diagnose', '--port', String(open.port), '--username', user.name, '--password-file', file, '--timeout-seconds', '3']);
+    const viaFile = await runCli(['ssh-diagnose', '--port', String(open.port), '--username', user.name, '--password-file', file, '--timeout-seconds', '5']);
     expect(viaFile.code).toBe(1);
     expect(viaFile.stdout).toMatch(/auth-rejected/);
     expect(viaFile.stdout).toMatch(/Fix:\n {2}- Wrong password/);

@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 function base(port: number, over: Partial<SshDiagnoseOptions> = {}): SshDiagnoseOptions {
-  return { host: '127.0.0.1', port, username: user.name, timeoutSeconds: 2, waitSeconds: 0, command: 'true', checkSudo: true, ...over };
+  return { host: '127.0.0.1', port, username: user.name, timeoutSeconds: 5, waitSeconds: 0, command: 'true', checkSudo: true, ...over };
 }
 
 /** Diagnoses against a fresh sshd with these settings, stops it, and checks no password leaked. */
