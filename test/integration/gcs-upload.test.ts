@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CRC32C } from '@google-cloud/storage';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -263,5 +263,29 @@ describe('retention and the portal on GCS', () => {
     expect(res.status).toBe(200);
     emulator.createBucket('ubla', { uniformAccess: true });
     await expect(uploadRelease(options(path, { makePublic: true, destination: parseDestination('gs://ubla/labs') }))).rejects.toThrow(/uniform bucket-level access.*allUsers roles\/storage\.objectViewer/);
+  });
+
+  it('puts V4 signed URLs in the outputs when signed-url-hours is set (signed with ADC, here a throwaway key file)', async () => {
+    // A service-account key generated for this test only, used as Application Default Credentials.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keyFile = join(dir, 'throwaway-adc.json');
+    writeFileSync(
+      keyFile,
+      JSON.stringify({ type: 'service_account', project_id: 'labforge-test', client_email: 'uploader@labforge-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), client_id: '1' }),
+      { mode: 0o600 },
+    );
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile;
+    try {
+      const { path } = makeFile('signed.bin', 1000);
+      const r = await uploadRelease(options(path, { signedUrlHours: 2 }));
+      const url = new URL(r.url);
+      expect(url.searchParams.get('X-Goog-Algorithm')).toBe('GOOG4-RSA-SHA256');
+      expect(url.searchParams.get('X-Goog-Expires')).toBe('7200');
+      expect(url.searchParams.get('X-Goog-Credential')).toContain('uploader@labforge-test.iam.gserviceaccount.com');
+      expect((await fetch(r.url)).status).toBe(200); // the emulator serves it (it does not check signatures)
+    } finally {
+      delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+      rmSync(keyFile, { force: true });
+    }
   });
 });
