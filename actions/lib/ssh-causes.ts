@@ -41,8 +41,10 @@ export interface SshCauseInfo {
   /** One line: what is wrong. */
   title: string;
   /**
-   * True for failures that a guest which is still booting also produces (nothing listening yet, a QEMU
-   * port forward with no sshd behind it): these are retried while `wait-seconds` lasts, as Packer retries.
+   * True for failures that a guest which is still booting also produces: nothing listening yet, a QEMU port
+   * forward with no sshd behind it, or sshd up before cloud-init has set the password, the authorized keys,
+   * `ssh_pwauth`, the host keys or the sudoers entry. These are retried while `wait-seconds` lasts, as Packer
+   * retries until its `ssh_timeout`.
    */
   retryable: boolean;
   /** What to change, most likely first, for a Packer qemu build with a cloud-init/autoinstall guest. */
@@ -137,7 +139,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
   'host-key-mismatch': {
     layer: 'host-key',
     title: 'The server\'s host key is not the expected one',
-    retryable: false,
+    retryable: true,
     fix: [
       'The port reaches a different machine than you think (another VM, a stale port forward) or the guest regenerated its host keys on first boot (cloud-init `ssh_deletekeys: true`).',
       'Pin the key you provision: write `ssh_keys:` in cloud-init and pass its SHA256 fingerprint as `expected-host-key`; or drop `expected-host-key` for throwaway build VMs.',
@@ -152,7 +154,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
   'password-auth-disabled': {
     layer: 'auth',
     title: 'A password was given but the server does not offer password or keyboard-interactive authentication',
-    retryable: false,
+    retryable: true,
     fix: [
       'Enable it in cloud-init: `ssh_pwauth: true` (writes `PasswordAuthentication yes`); for Ubuntu autoinstall put it under `user-data:`, and check no drop-in in /etc/ssh/sshd_config.d/ sets it back to no.',
       'Better for builds: use a per-build key in `ssh_authorized_keys` and Packer\'s `ssh_private_key_file`.',
@@ -161,7 +163,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
   'pubkey-auth-disabled': {
     layer: 'auth',
     title: 'A private key was given but the server does not offer publickey authentication',
-    retryable: false,
+    retryable: true,
     fix: ['Remove `PubkeyAuthentication no` from the guest\'s sshd_config (and drop-ins in /etc/ssh/sshd_config.d/), or use the password (`ssh_pwauth: true`).'],
   },
   'key-algorithm-rejected': {
@@ -176,7 +178,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
   'auth-rejected': {
     layer: 'auth',
     title: 'The server offered the method but refused the credential',
-    retryable: false,
+    retryable: true,
     fix: [
       'Wrong password: the user-data password must be a crypt hash of the same password Packer sends; generate it with `openssl passwd -6 \'the-password\'` (SHA-512) and put it in `passwd:` (cloud-init) or `identity.password` (autoinstall); `plain_text_passwd` takes the clear text.',
       'Unknown user: the user in `users:` / `identity.username` must be the `ssh_username` Packer uses; cloud-init does not create it if the user-data failed to parse (see the serial log).',
@@ -194,7 +196,7 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
   'sudo-requires-password': {
     layer: 'sudo',
     title: 'Logged in, but `sudo -n true` needs a password',
-    retryable: false,
+    retryable: true,
     fix: [
       'Give the build user passwordless sudo: cloud-init `sudo: ALL=(ALL) NOPASSWD:ALL` in its `users:` entry (autoinstall: a late-command writing /etc/sudoers.d/<user>).',
       'Or let Packer pass the password to sudo: `execute_command = "echo \'${var.ssh_password}\' | sudo -S sh -c \'{{ .Vars }} {{ .Path }}\'"` in the shell provisioner.',

@@ -41,7 +41,7 @@ export interface SshDiagnoseOptions {
   expectedHostKey?: string;
   /** Timeout of each attempt's layers (connect, banner, handshake+auth, command, sudo), in seconds. */
   timeoutSeconds: number;
-  /** Keep retrying connection-level failures (nothing listening yet, no banner yet) this long, in seconds. */
+  /** Keep retrying the failures a booting guest also produces (see `SshCauseInfo.retryable`) this long, in seconds. */
   waitSeconds: number;
   /** Path of the guest's serial console log, quoted in the report. */
   serialLog?: string;
@@ -267,7 +267,6 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
   const key = opts.privateKey ? parsePrivateKey(opts.privateKey, opts.passphrase, opts.privateKeyPath ? 'private-key-path' : 'private-key') : undefined;
   const keyInfo = key ? { type: key.type, sha256: sshFingerprint(key.getPublicSSH()), ...(opts.privateKeyPath ? { path: opts.privateKeyPath } : {}) } : undefined;
   const timeline: TimelineEntry[] = [];
-  const warnings: string[] = [];
   const sessionBase = {
     host: opts.host,
     port: opts.port,
@@ -280,165 +279,166 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
     timeoutMs,
   };
 
-  let attempt = 0;
-  let tb: TcpBannerResult;
-  let session: SessionProbeResult | undefined;
-  let cause: SshCause | undefined;
-  let detail: string;
-  for (;;) {
-    attempt++;
-    session = undefined;
-    tb = await probeTcpAndBanner({ host: opts.host, port: opts.port, timeoutMs });
-    cause = tb.cause;
-    detail = tb.detail;
-    if (cause === undefined) {
-      const rsaOverride = key?.type === 'ssh-rsa' ? opts.pubkeyAlgorithms : undefined;
-      session = await probeSshSession({ ...sessionBase, command: opts.command, checkSudo: opts.checkSudo, signatureAlgorithms: rsaOverride });
-      cause = sessionFailureCause(session);
-    }
-    const remaining = deadline - performance.now();
-    if (cause === undefined || !SSH_CAUSE_INFO[cause].retryable || remaining <= 0) break;
-    const atMs = Math.round(performance.now() - started);
-    timeline.push({ attempt, atMs, cause, detail: session?.error ?? detail });
-    const pause = Math.min(1000, remaining);
-    opts.onProgress?.(`attempt ${attempt} at ${(atMs / 1000).toFixed(1)} s: ${cause}; retrying for ${Math.ceil(remaining / 1000)} s more`);
-    await sleep(pause);
-  }
+  /** Judges one attempt: the cause (undefined = ok), its detail, the probes, and what the report shows. */
+  const judge = async (tb: TcpBannerResult, session: SessionProbeResult | undefined) => {
+    let cause: SshCause | undefined = tb.cause ?? (session ? sessionFailureCause(session) : undefined);
+    let detail = tb.detail;
+    const warnings: string[] = [];
+    const probes = tcpBannerProbes(tb);
+    const report: Partial<SshDiagnosis> = {};
+    if (tb.banner) report.server = { banner: tb.banner, software: tb.software };
 
-  const probes = tcpBannerProbes(tb);
-  const report: Partial<SshDiagnosis> = {};
-  if (tb.banner) report.server = { banner: tb.banner, software: tb.software };
-
-  if (session) {
-    const s = session;
-    report.algorithms = { client: s.client, server: s.server, negotiated: s.negotiated, ...(s.mismatch ? { mismatch: s.mismatch } : {}) };
-    report.hostKey = s.hostKey;
-    report.serverSigAlgs = s.serverSigAlgs;
-    report.authBanner = s.authBanner;
-    report.command = s.command;
-    report.sudo = s.sudo;
-    const kexOk = s.negotiated !== undefined;
-    const kexDetail = kexOk
-      ? `${s.negotiated?.kex}, host key ${s.negotiated?.hostKey}, ${s.negotiated?.cipher}`
-      : s.failure === 'kex-mismatch'
-        ? `no ${MISMATCH_NAMES[s.mismatch ?? 'kex']} in common: client offers ${realAlgorithms(s.client[s.mismatch ?? 'kex'])}; server offers ${realAlgorithms(s.server[s.mismatch ?? 'kex'])}`
-        : (s.error ?? 'the key exchange did not finish');
-    probes.push({ layer: 'kex', name: 'kex', ok: kexOk, durationMs: s.kexMs, detail: kexDetail });
-    if (s.hostKey) {
-      const hk = s.hostKey;
-      probes.push({
-        layer: 'host-key',
-        name: 'host-key',
-        ok: hk.matches !== false,
-        detail: hk.matches === false ? `server key ${hk.algorithm} ${hk.sha256}, expected ${hk.expected}` : `${hk.algorithm} ${hk.sha256}${hk.matches ? ' (matches the expected key)' : ''}`,
-      });
-    }
-    if (cause === 'kex-mismatch' || cause === 'host-key-mismatch' || cause === 'handshake-timeout' || cause === 'connection-closed') {
-      detail = cause === 'host-key-mismatch' ? probes[probes.length - 1]?.detail ?? detail : cause === 'kex-mismatch' ? kexDetail : (s.error ?? detail);
-      if (cause === 'handshake-timeout' && s.failure === 'auth-timeout') detail = `the key exchange finished but authentication did not within ${opts.timeoutSeconds} s`;
-    }
-
-    if (cause === undefined) {
-      // Authentication
-      const none = s.auth.find((a) => a.method === 'none');
-      probes.push({
-        layer: 'auth',
-        name: 'auth none',
-        ok: true,
-        durationMs: none?.durationMs,
-        detail: none?.result === 'accepted' ? 'the server let the user in without credentials' : `allowed methods: ${(s.allowedMethods ?? []).join(', ') || '(none listed)'}`,
-      });
-      for (const a of s.auth.filter((x) => x.method !== 'none')) {
-        probes.push({ layer: 'auth', name: `auth ${a.method}`, ok: a.result === 'accepted', durationMs: a.durationMs, detail: describeAuthAttempt(a, keyInfo) });
+    if (session) {
+      const s = session;
+      report.algorithms = { client: s.client, server: s.server, negotiated: s.negotiated, ...(s.mismatch ? { mismatch: s.mismatch } : {}) };
+      report.hostKey = s.hostKey;
+      report.serverSigAlgs = s.serverSigAlgs;
+      report.authBanner = s.authBanner;
+      report.command = s.command;
+      report.sudo = s.sudo;
+      const kexOk = s.negotiated !== undefined;
+      const kexDetail = kexOk
+        ? `${s.negotiated?.kex}, host key ${s.negotiated?.hostKey}, ${s.negotiated?.cipher}`
+        : s.failure === 'kex-mismatch'
+          ? `no ${MISMATCH_NAMES[s.mismatch ?? 'kex']} in common: client offers ${realAlgorithms(s.client[s.mismatch ?? 'kex'])}; server offers ${realAlgorithms(s.server[s.mismatch ?? 'kex'])}`
+          : (s.error ?? 'the key exchange did not finish');
+      probes.push({ layer: 'kex', name: 'kex', ok: kexOk, durationMs: s.kexMs, detail: kexDetail });
+      if (s.hostKey) {
+        const hk = s.hostKey;
+        probes.push({
+          layer: 'host-key',
+          name: 'host-key',
+          ok: hk.matches !== false,
+          detail: hk.matches === false ? `server key ${hk.algorithm} ${hk.sha256}, expected ${hk.expected}` : `${hk.algorithm} ${hk.sha256}${hk.matches ? ' (matches the expected key)' : ''}`,
+        });
       }
-      const pub = s.auth.find((a) => a.method === 'publickey');
-      let rsaAlgorithms: Record<string, 'accepted' | 'rejected'> | undefined;
-      // Tell "algorithm refused" from "key not authorized": probe the key's other RSA signature algorithms.
-      const probeRsa = key?.type === 'ssh-rsa' && pub !== undefined && (pub.result === 'rejected' || (pub.result === 'accepted' && !opts.pubkeyAlgorithms));
-      if (probeRsa && pub) {
-        rsaAlgorithms = {};
-        if (pub.keyAlgorithm) rsaAlgorithms[pub.keyAlgorithm] = pub.result === 'accepted' ? 'accepted' : 'rejected';
-        const others = RSA_SIGNATURE_ALGORITHMS.filter((a) => a !== pub.keyAlgorithm && (pub.result === 'rejected' || a === 'ssh-rsa'));
-        for (const alg of others) {
-          const extra = await probeSshSession({ ...sessionBase, password: undefined, checkSudo: false, publickeyOnly: true, signatureAlgorithms: [alg] });
-          rsaAlgorithms[alg] = extra.loggedIn ? 'accepted' : 'rejected';
-        }
+      if (cause === 'kex-mismatch' || cause === 'host-key-mismatch' || cause === 'handshake-timeout' || cause === 'connection-closed') {
+        detail = cause === 'host-key-mismatch' ? probes[probes.length - 1]?.detail ?? detail : cause === 'kex-mismatch' ? kexDetail : (s.error ?? detail);
+        if (cause === 'handshake-timeout' && s.failure === 'auth-timeout') detail = `the key exchange finished but authentication did not within ${opts.timeoutSeconds} s`;
+      }
+
+      if (cause === undefined) {
+        // Authentication
+        const none = s.auth.find((a) => a.method === 'none');
         probes.push({
           layer: 'auth',
-          name: 'auth rsa algorithms',
-          ok: Object.values(rsaAlgorithms).includes('accepted'),
-          detail: Object.entries(rsaAlgorithms).map(([a, r]) => `${a} ${r}`).join(', '),
+          name: 'auth none',
+          ok: true,
+          durationMs: none?.durationMs,
+          detail: none?.result === 'accepted' ? 'the server let the user in without credentials' : `allowed methods: ${(s.allowedMethods ?? []).join(', ') || '(none listed)'}`,
         });
-        if (pub.result === 'accepted' && rsaAlgorithms['ssh-rsa'] === 'rejected') {
-          warnings.push(
-            'the server refuses RSA signatures with SHA-1 (ssh-rsa): clients that sign RSA only that way (built on Go x/crypto/ssh before 2022, such as older Packer releases) cannot log in with this key; use an ed25519 key',
-          );
+        for (const a of s.auth.filter((x) => x.method !== 'none')) {
+          probes.push({ layer: 'auth', name: `auth ${a.method}`, ok: a.result === 'accepted', durationMs: a.durationMs, detail: describeAuthAttempt(a, keyInfo) });
         }
-      }
-      report.authMethods = { allowed: s.allowedMethods, attempts: s.auth, ...(rsaAlgorithms ? { rsaAlgorithms } : {}) };
+        const pub = s.auth.find((a) => a.method === 'publickey');
+        let rsaAlgorithms: Record<string, 'accepted' | 'rejected'> | undefined;
+        // Tell "algorithm refused" from "key not authorized": probe the key's other RSA signature algorithms.
+        const probeRsa = key?.type === 'ssh-rsa' && pub !== undefined && (pub.result === 'rejected' || (pub.result === 'accepted' && !opts.pubkeyAlgorithms));
+        if (probeRsa && pub) {
+          rsaAlgorithms = {};
+          if (pub.keyAlgorithm) rsaAlgorithms[pub.keyAlgorithm] = pub.result === 'accepted' ? 'accepted' : 'rejected';
+          const others = RSA_SIGNATURE_ALGORITHMS.filter((a) => a !== pub.keyAlgorithm && (pub.result === 'rejected' || a === 'ssh-rsa'));
+          for (const alg of others) {
+            const extra = await probeSshSession({ ...sessionBase, password: undefined, checkSudo: false, publickeyOnly: true, signatureAlgorithms: [alg] });
+            rsaAlgorithms[alg] = extra.loggedIn ? 'accepted' : 'rejected';
+          }
+          probes.push({
+            layer: 'auth',
+            name: 'auth rsa algorithms',
+            ok: Object.values(rsaAlgorithms).includes('accepted'),
+            detail: Object.entries(rsaAlgorithms).map(([a, r]) => `${a} ${r}`).join(', '),
+          });
+          if (pub.result === 'accepted' && rsaAlgorithms['ssh-rsa'] === 'rejected') {
+            warnings.push(
+              'the server refuses RSA signatures with SHA-1 (ssh-rsa): clients that sign RSA only that way (built on Go x/crypto/ssh before 2022, such as older Packer releases) cannot log in with this key; use an ed25519 key',
+            );
+          }
+        }
+        report.authMethods = { allowed: s.allowedMethods, attempts: s.auth, ...(rsaAlgorithms ? { rsaAlgorithms } : {}) };
 
-      if (!s.loggedIn) {
-        const pwAttempts = s.auth.filter((a) => a.method === 'password' || a.method === 'keyboard-interactive');
-        const pwRejected = pwAttempts.some((a) => a.result === 'rejected');
-        const pwNotOffered = pwAttempts.some((a) => a.result === 'not-offered');
-        const keyAuthorizedOtherAlg = rsaAlgorithms !== undefined && Object.values(rsaAlgorithms).includes('accepted');
-        const user = `'${opts.username}'`;
-        if (!opts.password && !key) {
-          cause = 'no-credentials';
-          detail = `no password or key was given; the server allows ${(s.allowedMethods ?? []).join(', ')} for ${user}`;
-        } else if (pwRejected) {
-          cause = 'auth-rejected';
-          detail = `the server refused the password for ${user}. A wrong password and an unknown user get the same answer from OpenSSH, so they cannot be told apart from outside (the guest's auth log says "Invalid user" or "Failed password")`;
-        } else if (pub?.result === 'algorithm-not-advertised' || (pub?.result === 'rejected' && keyAuthorizedOtherAlg)) {
-          cause = 'key-algorithm-rejected';
-          const accepted = Object.entries(rsaAlgorithms ?? {}).filter(([, r]) => r === 'accepted').map(([a]) => a);
-          detail = `the ${keyInfo?.type} key is authorized for ${user}, but the server refuses signatures with ${pub?.keyAlgorithm ?? 'the algorithm the client uses'}${accepted.length ? `; it accepts ${accepted.join(', ')}` : ''}`;
-        } else if (pub?.result === 'rejected') {
-          cause = 'auth-rejected';
-          detail = `the server refused the ${keyInfo?.type} key ${keyInfo?.sha256} for ${user}. A key missing from authorized_keys, an unknown user, and PubkeyAcceptedAlgorithms without ${pub.keyAlgorithm ?? 'its algorithm'} get the same answer, so they cannot be told apart from outside`;
-        } else if (pwNotOffered) {
-          cause = 'password-auth-disabled';
-          detail = `a password was given, but the server only allows ${(s.allowedMethods ?? []).join(', ') || 'nothing'} for ${user}`;
-        } else if (pub?.result === 'not-offered') {
-          cause = 'pubkey-auth-disabled';
-          detail = `a key was given, but the server only allows ${(s.allowedMethods ?? []).join(', ') || 'nothing'} for ${user}`;
-        } else {
-          cause = 'auth-rejected';
-          detail = s.disconnect ?? s.error ?? 'authentication failed';
-        }
-      } else if (s.command) {
-        const c = s.command;
-        const cOk = c.exitCode === 0 && !c.timedOut;
-        probes.push({
-          layer: 'command',
-          name: 'command',
-          ok: cOk,
-          durationMs: c.durationMs,
-          detail: `${c.command}: ${c.timedOut ? `no exit within ${opts.timeoutSeconds} s` : c.signal ? `killed by ${c.signal}` : `exit ${c.exitCode ?? '?'}`}${!cOk && c.stderr.trim() ? `; stderr: ${c.stderr.trim().slice(-300)}` : ''}`,
-        });
-        if (!cOk) {
-          cause = 'command-failed';
-          detail = `logged in as '${opts.username}', but '${c.command}' ${c.timedOut ? `did not finish within ${opts.timeoutSeconds} s` : `exited with ${c.signal ? `signal ${c.signal}` : `status ${c.exitCode ?? 'unknown'}`}`}${c.stderr.trim() ? ` (stderr: ${c.stderr.trim().slice(-300)})` : ''}`;
-        } else if (s.sudo) {
-          const u = s.sudo;
-          const uOk = u.exitCode === 0 && !u.timedOut;
-          probes.push({ layer: 'sudo', name: 'sudo -n true', ok: uOk, durationMs: u.durationMs, detail: uOk ? 'passwordless sudo works' : `exit ${u.exitCode ?? '?'}: ${u.stderr.trim().slice(-300)}` });
-          if (!uOk) {
-            cause = /password is required|a terminal is required/i.test(u.stderr) ? 'sudo-requires-password' : 'sudo-failed';
-            const why = `sudo -n true exited ${u.timedOut ? '(timed out)' : (u.exitCode ?? '?')} (${u.stderr.trim().slice(-200) || 'no output'})`;
-            detail = cause === 'sudo-requires-password' ? `'${opts.username}' cannot run sudo without a password: ${why}` : `'${opts.username}' cannot run sudo: ${why}`;
+        if (!s.loggedIn) {
+          const pwAttempts = s.auth.filter((a) => a.method === 'password' || a.method === 'keyboard-interactive');
+          const pwRejected = pwAttempts.some((a) => a.result === 'rejected');
+          const pwNotOffered = pwAttempts.some((a) => a.result === 'not-offered');
+          const keyAuthorizedOtherAlg = rsaAlgorithms !== undefined && Object.values(rsaAlgorithms).includes('accepted');
+          const user = `'${opts.username}'`;
+          if (!opts.password && !key) {
+            cause = 'no-credentials';
+            detail = `no password or key was given; the server allows ${(s.allowedMethods ?? []).join(', ')} for ${user}`;
+          } else if (pwRejected) {
+            cause = 'auth-rejected';
+            detail = `the server refused the password for ${user}. A wrong password and an unknown user get the same answer from OpenSSH, so they cannot be told apart from outside (the guest's auth log says "Invalid user" or "Failed password")`;
+          } else if (pub?.result === 'algorithm-not-advertised' || (pub?.result === 'rejected' && keyAuthorizedOtherAlg)) {
+            cause = 'key-algorithm-rejected';
+            const accepted = Object.entries(rsaAlgorithms ?? {}).filter(([, r]) => r === 'accepted').map(([a]) => a);
+            detail = `the ${keyInfo?.type} key is authorized for ${user}, but the server refuses signatures with ${pub?.keyAlgorithm ?? 'the algorithm the client uses'}${accepted.length ? `; it accepts ${accepted.join(', ')}` : ''}`;
+          } else if (pub?.result === 'rejected') {
+            cause = 'auth-rejected';
+            detail = `the server refused the ${keyInfo?.type} key ${keyInfo?.sha256} for ${user}. A key missing from authorized_keys, an unknown user, and PubkeyAcceptedAlgorithms without ${pub.keyAlgorithm ?? 'its algorithm'} get the same answer, so they cannot be told apart from outside`;
+          } else if (pwNotOffered) {
+            cause = 'password-auth-disabled';
+            detail = `a password was given, but the server only allows ${(s.allowedMethods ?? []).join(', ') || 'nothing'} for ${user}`;
+          } else if (pub?.result === 'not-offered') {
+            cause = 'pubkey-auth-disabled';
+            detail = `a key was given, but the server only allows ${(s.allowedMethods ?? []).join(', ') || 'nothing'} for ${user}`;
+          } else {
+            cause = 'auth-rejected';
+            detail = s.disconnect ?? s.error ?? 'authentication failed';
+          }
+        } else if (s.command) {
+          const c = s.command;
+          const cOk = c.exitCode === 0 && !c.timedOut;
+          probes.push({
+            layer: 'command',
+            name: 'command',
+            ok: cOk,
+            durationMs: c.durationMs,
+            detail: `${c.command}: ${c.timedOut ? `no exit within ${opts.timeoutSeconds} s` : c.signal ? `killed by ${c.signal}` : `exit ${c.exitCode ?? '?'}`}${!cOk && c.stderr.trim() ? `; stderr: ${c.stderr.trim().slice(-300)}` : ''}`,
+          });
+          if (!cOk) {
+            cause = 'command-failed';
+            detail = `logged in as '${opts.username}', but '${c.command}' ${c.timedOut ? `did not finish within ${opts.timeoutSeconds} s` : `exited with ${c.signal ? `signal ${c.signal}` : `status ${c.exitCode ?? 'unknown'}`}`}${c.stderr.trim() ? ` (stderr: ${c.stderr.trim().slice(-300)})` : ''}`;
+          } else if (s.sudo) {
+            const u = s.sudo;
+            const uOk = u.exitCode === 0 && !u.timedOut;
+            probes.push({ layer: 'sudo', name: 'sudo -n true', ok: uOk, durationMs: u.durationMs, detail: uOk ? 'passwordless sudo works' : `exit ${u.exitCode ?? '?'}: ${u.stderr.trim().slice(-300)}` });
+            if (!uOk) {
+              cause = /password is required|a terminal is required/i.test(u.stderr) ? 'sudo-requires-password' : 'sudo-failed';
+              const why = `sudo -n true exited ${u.timedOut ? '(timed out)' : (u.exitCode ?? '?')} (${u.stderr.trim().slice(-200) || 'no output'})`;
+              detail = cause === 'sudo-requires-password' ? `'${opts.username}' cannot run sudo without a password: ${why}` : `'${opts.username}' cannot run sudo: ${why}`;
+            }
           }
         }
       }
     }
-  }
+    const finalCause: SshCause = cause ?? 'ok';
+    if (finalCause === 'ok') detail = `logged in as '${opts.username}'${report.command ? `, ran '${opts.command}'` : ''}${report.sudo ? ' and sudo -n true' : ''}`;
+    const serverHostKeys = report.algorithms?.server.hostKey ?? [];
+    if (serverHostKeys.length > 0 && serverHostKeys.every((a) => a === 'ssh-rsa' || a === 'ssh-dss')) {
+      warnings.push(`the server offers only legacy SHA-1 host key algorithms (${serverHostKeys.join(', ')}); current clients refuse them by default`);
+    }
+    return { cause: finalCause, detail, probes, report, warnings };
+  };
 
-  const finalCause: SshCause = cause ?? 'ok';
-  if (finalCause === 'ok') detail = `logged in as '${opts.username}'${report.command ? `, ran '${opts.command}'` : ''}${report.sudo ? ' and sudo -n true' : ''}`;
-  const serverHostKeys = report.algorithms?.server.hostKey ?? [];
-  if (serverHostKeys.length > 0 && serverHostKeys.every((a) => a === 'ssh-rsa' || a === 'ssh-dss')) {
-    warnings.push(`the server offers only legacy SHA-1 host key algorithms (${serverHostKeys.join(', ')}); current clients refuse them by default`);
+  let attempt = 0;
+  let verdict: Awaited<ReturnType<typeof judge>>;
+  for (;;) {
+    attempt++;
+    const tb = await probeTcpAndBanner({ host: opts.host, port: opts.port, timeoutMs });
+    let session: SessionProbeResult | undefined;
+    if (tb.cause === undefined) {
+      const rsaOverride = key?.type === 'ssh-rsa' ? opts.pubkeyAlgorithms : undefined;
+      session = await probeSshSession({ ...sessionBase, command: opts.command, checkSudo: opts.checkSudo, signatureAlgorithms: rsaOverride });
+    }
+    verdict = await judge(tb, session);
+    const remaining = deadline - performance.now();
+    if (verdict.cause === 'ok' || !SSH_CAUSE_INFO[verdict.cause].retryable || remaining <= 0) break;
+    const atMs = Math.round(performance.now() - started);
+    timeline.push({ attempt, atMs, cause: verdict.cause, detail: verdict.detail });
+    opts.onProgress?.(`attempt ${attempt} at ${(atMs / 1000).toFixed(1)} s: ${verdict.cause}; retrying for ${Math.ceil(remaining / 1000)} s more`);
+    await sleep(Math.min(1000, remaining));
   }
+  const { cause: finalCause, detail, probes, report, warnings } = verdict;
 
   let serial: SshDiagnosis['serial'];
   if (opts.serialLog) {

@@ -47,7 +47,7 @@ export const sshDiagnoseCommand: Command = {
     'expected-host-key': { type: 'string', description: 'SHA256:… fingerprint the host key must have' },
     'pubkey-algorithms': { type: 'string', description: 'RSA signature algorithms the client can use (ssh-rsa: a SHA-1-only client)' },
     'timeout-seconds': { type: 'string', description: 'timeout of each layer of an attempt', default: '10' },
-    'wait-seconds': { type: 'string', description: 'keep retrying connection-level failures this long', default: '0' },
+    'wait-seconds': { type: 'string', description: 'keep retrying what a booting guest also fails with this long', default: '0' },
     'serial-log': { type: 'string', description: "guest serial console log to quote" },
     command: { type: 'string', description: 'command to run after login', default: 'true' },
     'check-sudo': { type: 'string', description: "check 'sudo -n true' (true/false)", default: 'true' },

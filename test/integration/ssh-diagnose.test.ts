@@ -133,6 +133,24 @@ describe('connection-level causes', () => {
     expect(progress[0]).toMatch(/attempt 1 at .*connection-refused; retrying/);
   });
 
+  it('keeps waiting through a refused password until cloud-init would have set it (as Packer retries)', async () => {
+    const late = await createTestUser();
+    const sshd = await startSshd();
+    const wanted = `${late.password}-set-by-cloud-init`;
+    try {
+      const setLater = new Promise<void>((resolve) => setTimeout(() => void late.setPassword(wanted).then(resolve), 1500));
+      const d = await diagnoseSsh(base(sshd.port, { username: late.name, password: wanted, checkSudo: false, waitSeconds: 15 }));
+      await setLater;
+      expect(d.cause).toBe('ok');
+      expect(d.timeline.length).toBeGreaterThanOrEqual(1);
+      expect(d.timeline.every((t) => t.cause === 'auth-rejected')).toBe(true);
+      expect(JSON.stringify(d)).not.toContain(wanted);
+    } finally {
+      await sshd.stop();
+      await late.remove();
+    }
+  });
+
   it('gives up when wait-seconds runs out', async () => {
     const l = await closingListener();
     try {

@@ -61,6 +61,8 @@ export interface TestUser {
   name: string;
   password: string;
   home: string;
+  /** Changes the password (chpasswd, on stdin), e.g. to play cloud-init setting it while sshd already runs. */
+  setPassword: (password: string) => Promise<void>;
   /** Deletes the user, its home and its sudoers drop-in. Safe to call twice. */
   remove: () => Promise<void>;
 }
@@ -102,10 +104,14 @@ export async function createTestUser(opts: TestUserOptions = {}): Promise<TestUs
     writeFileSync(sudoers, `${name} ALL=(ALL) ${opts.sudo === 'nopasswd' ? 'NOPASSWD: ' : ''}ALL\n`, { mode: 0o440 });
   }
   let removed = false;
-  return {
+  const user: TestUser = {
     name,
     password,
     home,
+    setPassword: async (next: string) => {
+      execFileSync('chpasswd', [], { input: `${name}:${next}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+      user.password = next;
+    },
     remove: async () => {
       if (removed) return;
       removed = true;
@@ -117,6 +123,7 @@ export async function createTestUser(opts: TestUserOptions = {}): Promise<TestUs
       }
     },
   };
+  return user;
 }
 
 function sshdConfig(dir: string, port: number, hostKey: string, opts: SshdOptions): string {
