@@ -68,13 +68,16 @@ export interface SshProbe {
   detail: string;
 }
 
-/** One failed attempt while waiting (wait-seconds). */
+/** A failed attempt while waiting (wait-seconds); consecutive attempts with the same cause are merged. */
 export interface TimelineEntry {
   attempt: number;
   /** Milliseconds since the diagnosis started. */
   atMs: number;
   cause: SshCause;
   detail: string;
+  /** How many more attempts in a row failed the same way, and when the last of them was. */
+  repeated?: number;
+  lastAtMs?: number;
 }
 
 /** The verdict and everything that led to it. This object is the `report` output (as JSON). */
@@ -434,7 +437,13 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
     const remaining = deadline - performance.now();
     if (verdict.cause === 'ok' || !SSH_CAUSE_INFO[verdict.cause].retryable || remaining <= 0) break;
     const atMs = Math.round(performance.now() - started);
-    timeline.push({ attempt, atMs, cause: verdict.cause, detail: verdict.detail });
+    const previous = timeline[timeline.length - 1];
+    if (previous && previous.cause === verdict.cause) {
+      previous.repeated = (previous.repeated ?? 0) + 1;
+      previous.lastAtMs = atMs;
+    } else {
+      timeline.push({ attempt, atMs, cause: verdict.cause, detail: verdict.detail });
+    }
     opts.onProgress?.(`attempt ${attempt} at ${(atMs / 1000).toFixed(1)} s: ${verdict.cause}; retrying for ${Math.ceil(remaining / 1000)} s more`);
     await sleep(Math.min(1000, remaining));
   }
@@ -479,7 +488,10 @@ export function formatDiagnosis(d: SshDiagnosis): string {
   }
   if (d.timeline.length > 0) {
     lines.push('', `Waited: ${d.attempts} attempts in ${(d.durationMs / 1000).toFixed(1)} s`);
-    for (const t of d.timeline.slice(-5)) lines.push(`  attempt ${t.attempt} at ${(t.atMs / 1000).toFixed(1)} s: ${t.cause}`);
+    for (const t of d.timeline.slice(-5)) {
+      const more = t.repeated ? ` (and ${t.repeated} more until ${((t.lastAtMs ?? t.atMs) / 1000).toFixed(1)} s)` : '';
+      lines.push(`  attempt ${t.attempt} at ${(t.atMs / 1000).toFixed(1)} s: ${t.cause}${more}`);
+    }
   }
   if (d.warnings.length > 0) lines.push('', 'Warnings:', ...d.warnings.map((w) => `  - ${w}`));
   if (d.remediation.length > 0) lines.push('', 'Fix:', ...d.remediation.map((f) => `  - ${f}`));
