@@ -287,7 +287,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       },
     });
   } catch (e) {
-    if (e instanceof StepFailedError) throw new Error(`pipeline failed at ${e.step}: ${e.cause.message}`);
+    if (e instanceof StepFailedError) throw new Error(`pipeline failed at ${e.step}: ${e.cause.message}`, { cause: e });
     throw e;
   }
   const phases: PipelinePhase[] = steps.map((t) => ({ phase: t.step, seconds: t.seconds, status: t.status, result: state.results[t.step] ?? (t.status === 'skipped' ? '(standard build: no warm)' : '') }));

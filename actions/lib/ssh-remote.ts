@@ -304,10 +304,10 @@ export async function connectSsh(options: ConnectOptions): Promise<RemoteSession
       lastError = e as Error;
       // A key the server refuses will not start working: stop early instead of retrying for minutes.
       if (/All configured authentication methods failed/i.test(lastError.message) && attempts >= 3) {
-        throw new Error(`SSH to ${target}: the server refused the key for user ${options.username} (${attempts} attempts); check ssh-user and the key`);
+        throw new Error(`SSH to ${target}: the server refused the key for user ${options.username} (${attempts} attempts); check ssh-user and the key`, { cause: e });
       }
       if (/Cannot parse privateKey|Unsupported key format|Encrypted private OpenSSH key/i.test(lastError.message)) {
-        throw new Error(`SSH to ${target}: the private key cannot be used (${lastError.message})`);
+        throw new Error(`SSH to ${target}: the private key cannot be used (${lastError.message})`, { cause: e });
       }
       onAttemptFailed?.(attempts, lastError, Date.now() - started);
       await sleep(Math.min(retryDelayMs, Math.max(0, timeoutMs - (Date.now() - started))), signal);

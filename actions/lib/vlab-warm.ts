@@ -346,7 +346,7 @@ const sshUpStep: Step<WarmState> = {
       });
     } catch (e) {
       if (signal.aborted || !(e instanceof SshConnectTimeoutError || s.vmExited)) throw e;
-      throw new Error(`${(e as Error).message}\n${await sshVerdict(host, port, o, s.serialLog)}`);
+      throw new Error(`${(e as Error).message}\n${await sshVerdict(host, port, o, s.serialLog)}`, { cause: e });
     }
     s.log(`SSH up as ${o.sshUser}@${host}:${port} (host key ${s.session.hostKeyFingerprint})`);
   },

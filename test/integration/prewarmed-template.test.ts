@@ -13,6 +13,10 @@ import { join } from 'node:path';
 import { repoRoot } from '../support/run-action.js';
 import { ensureTinyGuest, type TinyGuest } from '../support/tiny-guest.js';
 
+/** The parts of warm-manifest.json / status --json the tests read. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Manifest = Record<string, any>;
+
 let guest: TinyGuest;
 let work: string;
 
@@ -79,7 +83,7 @@ describe('the pre-warmed Packer template', () => {
     expect(statSync(image).size).toBeGreaterThan(0);
     expect(statSync(guest.image).mtimeMs).toBe(imageBefore);
     expect(readGuestFile(image, '/etc/hedgehog-lab/build-type')).toBe('prewarmed\n');
-    const manifest = JSON.parse(readGuestFile(image, '/var/lib/hedgehog-lab/warm-manifest.json')) as Record<string, any>;
+    const manifest = JSON.parse(readGuestFile(image, '/var/lib/hedgehog-lab/warm-manifest.json')) as Manifest;
     expect(manifest).toMatchObject({ buildType: 'prewarmed', labVersion: '3.1.0', mode: 'attach', readiness: { exitCode: 0 } });
   }, 900_000);
 });

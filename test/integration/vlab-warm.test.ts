@@ -12,6 +12,10 @@ import { runBundledAction, repoRoot } from '../support/run-action.js';
 import { runCli } from '../support/run-cli.js';
 import { bootTinyGuest, ensureTinyGuest, type TinyGuest, type TinyGuestVm } from '../support/tiny-guest.js';
 
+/** The parts of warm-manifest.json / status --json the tests read. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Manifest = Record<string, any>;
+
 let guest: TinyGuest;
 let work: string;
 const started: TinyGuestVm[] = [];
@@ -84,11 +88,11 @@ describe('warming a standard image (action bundle, TCG)', () => {
     const ready = await vm.waitForSerial(/hedgehog-lab: ready build-type=(\S+) mode=(\S+) seconds=(\d+)/, 300_000);
     expect([ready[1], ready[2]]).toEqual(['prewarmed', 'resume']);
     expect((await vm.exec('cat /etc/hedgehog-lab/build-type')).stdout).toBe('prewarmed\n');
-    const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Record<string, any>;
+    const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Manifest;
     expect(manifest).toMatchObject({ buildType: 'prewarmed', labVersion: '1.4.0', mode: 'boot', readiness: { exitCode: 0 } });
     expect(manifest.readiness.status).toMatchObject({ buildType: 'standard' });
     expect(manifest.timings.init).toBeGreaterThan(0);
-    const status = JSON.parse((await vm.exec('sudo -n /usr/local/sbin/hedgehog-lab status --json')).stdout) as Record<string, any>;
+    const status = JSON.parse((await vm.exec('sudo -n /usr/local/sbin/hedgehog-lab status --json')).stdout) as Manifest;
     expect(status.driverStatus).toMatchObject({ initCount: 1, ready: true });
     expect(status.driverStatus.resumeCount).toBeGreaterThanOrEqual(1);
     await vm.stop();
@@ -123,7 +127,7 @@ describe('attach mode (a machine something else runs)', () => {
     expect(result.image).toBe('');
     expect(Object.keys(result.timeline)).toEqual(['ssh-up', 'init', 'ready', 'mark']);
     expect((await vm.exec('cat /etc/hedgehog-lab/build-type')).stdout).toBe('prewarmed\n');
-    const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Record<string, any>;
+    const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Manifest;
     expect(manifest).toMatchObject({ labVersion: '2.0.0', mode: 'attach' });
     expect(vm.vm.isRunning()).toBe(true); // attach mode never shuts the machine down
   }, 300_000);
