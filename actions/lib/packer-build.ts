@@ -751,11 +751,12 @@ export function buildOutputs(r: PackerBuildResult): Record<string, string> {
   };
 }
 
-/** Rows for the job summary: the outputs, then a timing per phase. */
+/** Rows for the job summary: the outputs, the artifacts, then a timing per phase and the tool versions. */
 export function buildSummaryRows(r: PackerBuildResult): [string, string][] {
   const rows: [string, string][] = Object.entries(buildOutputs(r))
     .filter(([, v]) => v !== '')
     .map(([k, v]) => [`\`${k}\``, v]);
+  for (const a of r.artifacts) rows.push([`artifact ${a.build}`, a.files.length > 0 ? a.files.join(', ') : a.description]);
   for (const p of r.phases) rows.push([`phase ${p.phase}`, `${p.seconds.toFixed(1)} s`]);
   for (const [tool, v] of Object.entries(r.versions)) rows.push([tool, v]);
   return rows;

@@ -49,6 +49,7 @@ describe('the bundled packer-build action, run as the runner runs it', () => {
     expect(run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain('ghp_secretvalue123');
     expect(run.summary).toContain('Packer build: prewarmed 1.4.0');
     expect(run.summary).toContain('phase provision');
+    expect(run.summary).toContain('artifact file.image');
   }, 120_000);
 
   it('fails in preflight, in one annotation with the fix, when kvm is asked for without /dev/kvm', async () => {
