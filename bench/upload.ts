@@ -89,6 +89,7 @@ async function main(): Promise<void> {
       'serve-emulator': { type: 'string' },
       'stream-mibps': { type: 'string', default: '0' },
       'wan-mibps': { type: 'string', default: '32' },
+      'resume-only': { type: 'boolean', default: false },
       measure: { type: 'string', multiple: true },
     },
     allowPositionals: true,
@@ -126,49 +127,52 @@ async function main(): Promise<void> {
       files.set(g, f);
     }
 
-    // 1. Hashing.
-    const hashFileName = files.get(sizes[0]!)!;
-    const hashBytes = sizes[0]! * GiB;
-    spawnSync('cat', [hashFileName], { stdio: ['ignore', 'ignore', 'inherit'] }); // warm the page cache for both
-    let t = performance.now();
-    const sum = spawnSync('sha256sum', [hashFileName], { encoding: 'utf8' });
-    const tSum = (performance.now() - t) / 1000;
-    t = performance.now();
-    const ours = await hashFile(hashFileName);
-    const tOurs = (performance.now() - t) / 1000;
-    if (sum.stdout.split(' ')[0] !== ours.sha256) throw new Error('SHA-256 differs from sha256sum');
-    const hashRate = (s: number) => (hashBytes / MiB / s).toFixed(0);
-    rows.push(`| hashing ${sizes[0]} GiB | sha256sum: ${hashRate(tSum)} MiB/s | labforge SHA-256 + CRC32C, one pass: ${hashRate(tOurs)} MiB/s | ${(tSum / tOurs).toFixed(2)}× | — |`);
-    console.error(rows[rows.length - 1]);
+    if (!values['resume-only']) {
+      // 1. Hashing.
+      const hashFileName = files.get(sizes[0]!)!;
+      const hashBytes = sizes[0]! * GiB;
+      spawnSync('cat', [hashFileName], { stdio: ['ignore', 'ignore', 'inherit'] }); // warm the page cache for both
+      let t = performance.now();
+      const sum = spawnSync('sha256sum', [hashFileName], { encoding: 'utf8' });
+      const tSum = (performance.now() - t) / 1000;
+      t = performance.now();
+      const ours = await hashFile(hashFileName);
+      const tOurs = (performance.now() - t) / 1000;
+      if (sum.stdout.split(' ')[0] !== ours.sha256) throw new Error('SHA-256 differs from sha256sum');
+      const hashRate = (s: number) => (hashBytes / MiB / s).toFixed(0);
+      rows.push(`| hashing ${sizes[0]} GiB | sha256sum: ${hashRate(tSum)} MiB/s | labforge SHA-256 + CRC32C, one pass: ${hashRate(tOurs)} MiB/s | ${(tSum / tOurs).toFixed(2)}× | — |`);
+      console.error(rows[rows.length - 1]);
 
-    // 2. Uploads.
-    const rss: Record<string, number> = {};
-    for (const [label, target] of targets) {
-      for (const g of sizes) {
-        const f = files.get(g)!;
-        const results: Record<string, Measure> = {};
-        for (const kind of ['library', 'ours']) {
+      // 2. Uploads.
+      const rss: Record<string, number> = {};
+      for (const [label, target] of targets) {
+        for (const g of sizes) {
+          const f = files.get(g)!;
+          const results: Record<string, Measure> = {};
+          for (const kind of ['library', 'ours']) {
+            await deleteAll(target);
+            const r = await runChild(['--measure', kind, '--measure', f, '--measure', target, '--measure', `${kind}-${g}g.bin`, '--parallelism', String(parallelism), '--chunk-size-mib', String(chunkMiB)]);
+            if (r.code !== 0) throw new Error(`${kind} upload of ${g} GiB failed`);
+            results[kind] = JSON.parse(r.out.trim().split('\n').pop()!) as Measure;
+          }
           await deleteAll(target);
-          const r = await runChild(['--measure', kind, '--measure', f, '--measure', target, '--measure', `${kind}-${g}g.bin`, '--parallelism', String(parallelism), '--chunk-size-mib', String(chunkMiB)]);
-          if (r.code !== 0) throw new Error(`${kind} upload of ${g} GiB failed`);
-          results[kind] = JSON.parse(r.out.trim().split('\n').pop()!) as Measure;
+          const rate = (m: Measure) => (g * 1024) / m.seconds;
+          const lib = results.library!;
+          const our = results.ours!;
+          if (target === endpoint) rss[`ours-${g}`] = our.maxRssMiB;
+          rows.push(
+            `| upload ${g} GiB (${label}) | bucket.upload(): ${rate(lib).toFixed(0)} MiB/s, peak RSS ${lib.maxRssMiB.toFixed(0)} MiB | labforge: ${rate(our).toFixed(0)} MiB/s, peak RSS ${our.maxRssMiB.toFixed(0)} MiB | ${(lib.seconds / our.seconds).toFixed(2)}× | ${our.seconds.toFixed(1)} s vs ${lib.seconds.toFixed(1)} s |`,
+          );
+          console.error(rows[rows.length - 1]);
         }
-        await deleteAll(target);
-        const rate = (m: Measure) => (g * 1024) / m.seconds;
-        const lib = results.library!;
-        const our = results.ours!;
-        if (target === endpoint) rss[`ours-${g}`] = our.maxRssMiB;
-        rows.push(
-          `| upload ${g} GiB (${label}) | bucket.upload(): ${rate(lib).toFixed(0)} MiB/s, peak RSS ${lib.maxRssMiB.toFixed(0)} MiB | labforge: ${rate(our).toFixed(0)} MiB/s, peak RSS ${our.maxRssMiB.toFixed(0)} MiB | ${(lib.seconds / our.seconds).toFixed(2)}× | ${our.seconds.toFixed(1)} s vs ${lib.seconds.toFixed(1)} s |`,
-        );
+      }
+      if (sizes.length > 1) {
+        const a = rss[`ours-${sizes[0]}`]!;
+        const b = rss[`ours-${sizes[sizes.length - 1]}`]!;
+        rows.push(`| peak RSS, labforge upload | ${sizes[0]} GiB: ${a.toFixed(0)} MiB | ${sizes[sizes.length - 1]} GiB: ${b.toFixed(0)} MiB | Δ ${(b - a).toFixed(0)} MiB | goal: Δ ≤ 20 MB |`);
         console.error(rows[rows.length - 1]);
       }
-    }
-    if (sizes.length > 1) {
-      const a = rss[`ours-${sizes[0]}`]!;
-      const b = rss[`ours-${sizes[sizes.length - 1]}`]!;
-      rows.push(`| peak RSS, labforge upload | ${sizes[0]} GiB: ${a.toFixed(0)} MiB | ${sizes[sizes.length - 1]} GiB: ${b.toFixed(0)} MiB | Δ ${(b - a).toFixed(0)} MiB | goal: Δ ≤ 20 MB |`);
-      console.error(rows[rows.length - 1]);
+
     }
 
     // 3. Resume after a kill at ~50 %.

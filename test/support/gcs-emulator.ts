@@ -163,7 +163,7 @@ export class GcsEmulator {
   readonly dataDir: string;
   /** Every request, in order. */
   readonly requests: EmulatorRequestRecord[] = [];
-  /** Upload body bytes received (media, multipart and resumable data), including retried ones. */
+  /** Upload body bytes received (media, multipart and resumable), counted as they arrive: retried, reset and abandoned bodies included. */
   uploadedBytes = 0;
 
   private readonly server: Server;
@@ -642,7 +642,6 @@ export class GcsEmulator {
       pendingBytes += chunk.length;
       if (pendingBytes >= 8 * RESUMABLE_CHUNK_UNIT) persist(false);
     });
-    this.uploadedBytes += io.record.bodyBytes;
     if (!complete) {
       persist(false); // connection reset: keep only whole units, like the service
       return;
@@ -772,7 +771,6 @@ export class GcsEmulator {
         crc = crc32cUpdate(crc, chunk);
         md5.update(chunk);
       });
-      this.uploadedBytes += io.record.bodyBytes;
       if (!complete) throw new HttpError(400, 'connection reset during upload', 'aborted');
     } catch (e) {
       closeSync(fd);
@@ -950,6 +948,7 @@ function writeAll(fd: number, data: Buffer, position: number): void {
  */
 async function consumeBody(req: IncomingMessage, io: BodyFaults, onChunk: (chunk: Buffer) => void): Promise<boolean> {
   let seen = 0;
+  const isUpload = req.url?.startsWith('/upload/') ?? false;
   const started = performance.now();
   try {
     for await (const raw of req) {
@@ -967,12 +966,14 @@ async function consumeBody(req: IncomingMessage, io: BodyFaults, onChunk: (chunk
         const keep = chunk.subarray(0, io.resetAfter - seen);
         seen += keep.length;
         io.record.bodyBytes = seen;
+        if (isUpload) io.emulator.uploadedBytes += keep.length;
         if (keep.length > 0) onChunk(keep);
         req.socket.destroy();
         return false;
       }
       seen += chunk.length;
       io.record.bodyBytes = seen;
+      if (isUpload) io.emulator.uploadedBytes += chunk.length;
       onChunk(chunk);
     }
   } catch {
@@ -985,9 +986,7 @@ async function readBody(req: IncomingMessage, io: BodyFaults): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const complete = await consumeBody(req, io, (c) => chunks.push(c));
   if (!complete) throw new HttpError(400, 'connection reset during the request body', 'aborted');
-  const body = Buffer.concat(chunks);
-  if (req.url?.startsWith('/upload/')) io.emulator.uploadedBytes += body.length;
-  return body;
+  return Buffer.concat(chunks);
 }
 
 async function readJson(req: IncomingMessage, io: BodyFaults): Promise<unknown> {
