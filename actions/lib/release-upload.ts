@@ -4,8 +4,8 @@
  * The upload-artifact action, `labforge upload` and `labforge pipeline` all call this.
  */
 import * as glob from '@actions/glob';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
 import type { ArtifactStore, UploadFileResult } from './artifact-store.js';
 import { DirectoryStore } from './file-destination.js';
@@ -59,6 +59,8 @@ export interface UploadReleaseResult {
   metadataUri: string;
   /** `<name>.sha256` (release mode only, else ''). */
   sha256Uri: string;
+  /** Local copy of the metadata companion, beside the artifact (release mode only, else ''). */
+  metadataFile: string;
   files: UploadedFile[];
   /** Set in release mode (version and build type known). */
   release?: CatalogRelease;
@@ -80,12 +82,14 @@ export interface ReleaseMetadata {
   gitSha: string;
   workflowRunUrl: string;
   firstBoot: string;
+  /** Why the build was made (e.g. the workshop's name), when given. */
+  reason?: string;
   publishedAt: string;
 }
 
 /** A rough first-boot expectation per build type (shown in the metadata and the portal). */
 export function expectedFirstBoot(buildType: BuildType): string {
-  return buildType === 'prewarmed' ? 'about 2 minutes (the lab resumes)' : 'about 15–25 minutes (the lab is initialized on first boot)';
+  return buildType === 'prewarmed' ? 'under 5 minutes (the lab was initialized at build time and only resumes)' : '15–20 minutes (the lab is initialized on first boot)';
 }
 
 /** Opens the store for a destination. */
@@ -236,6 +240,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     size: d.size,
     metadataUri: '',
     sha256Uri: '',
+    metadataFile: '',
     files,
     destination: store.root,
   };
@@ -256,6 +261,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     gitSha: options.gitSha ?? ovaProps.gitSha ?? env.GITHUB_SHA ?? '',
     workflowRunUrl: workflowRunUrl(env),
     firstBoot: options.firstBoot ?? expectedFirstBoot(buildType!),
+    ...(options.reason ? { reason: options.reason } : {}),
     publishedAt,
   };
   const sumKey = `${dir}${sumName}`;
@@ -268,6 +274,9 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   }
   out.sha256Uri = store.uri(sumKey);
   out.metadataUri = store.uri(metaKey);
+  // A local copy beside the artifact, for steps that attach it (a GitHub release) without reading the bucket.
+  out.metadataFile = join(dirname(primary), metadataName);
+  await writeFile(out.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
 
   const release: CatalogRelease = {
     version: version!,
@@ -312,6 +321,7 @@ export function uploadOutputs(r: UploadReleaseResult): Record<string, string> {
     size: String(r.size),
     'metadata-uri': r.metadataUri,
     'sha256-uri': r.sha256Uri,
+    'metadata-file': r.metadataFile,
     files: JSON.stringify(r.files.map((f) => ({ name: f.name, uri: f.uri, url: f.url, size: f.size, sha256: f.sha256, crc32c: f.crc32c }))),
     'portal-uri': r.portal?.htmlUri ?? '',
     'retention-deleted': JSON.stringify(r.retention?.deleted.map((x) => x.version) ?? []),

@@ -38,6 +38,7 @@ export interface UploadOptions extends DestinationOptions, LinkOptions {
   buildDate?: string;
   gitSha?: string;
   firstBoot?: string;
+  reason?: string;
 }
 
 const SECRET_LOOKING = /BEGIN [A-Z ]*PRIVATE KEY|"private_key"|"type"\s*:\s*"service_account"/;
@@ -122,6 +123,11 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
   }
   const firstBoot = readString(get, 'first-boot');
   if (firstBoot) opts.firstBoot = firstBoot;
+  const reason = readString(get, 'reason');
+  if (reason) {
+    if (reason.length > 200) throw new InputError('reason', `is ${reason.length} characters long`, 'keep it to a short phrase such as the workshop name (200 characters at most)');
+    opts.reason = reason;
+  }
   return opts;
 }
 

@@ -28,6 +28,7 @@ export const uploadCommand: Command = {
     'build-date': { type: 'string', description: 'build date for the metadata (ISO 8601)' },
     'git-sha': { type: 'string', description: 'commit of the build for the metadata' },
     'first-boot': { type: 'string', description: 'expected first-boot time for the metadata' },
+    reason: { type: 'string', description: "why the build was made (e.g. the workshop's name), recorded in the metadata" },
   },
   details: [
     'Credentials: Application Default Credentials (gcloud auth application-default login, or a workload identity).',

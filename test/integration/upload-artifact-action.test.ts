@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GcsEmulator } from '../support/gcs-emulator.js';
@@ -37,6 +37,7 @@ describe('the bundled upload-artifact action', () => {
         endpoint: emulator.endpoint,
         'chunk-size-mib': '1',
         portal: 'true',
+        reason: 'Spring workshop',
       },
       env: { GITHUB_SHA: 'abcdef1234567890', GITHUB_REPOSITORY: 'octo/labs', GITHUB_RUN_ID: '42' },
     });
@@ -57,7 +58,11 @@ describe('the bundled upload-artifact action', () => {
     expect(run.summary).toContain(sha);
     expect(run.stdout).toMatch(/upload hedgehog-lab-prewarmed-1\.4\.0\.ova: 100\.0% .*MiB\/s/);
     const md = JSON.parse((await emulator.readObject('action-labs', 'hedgehog/releases/v1.4.0/prewarmed/hedgehog-lab-prewarmed-1.4.0.metadata.json')).toString());
-    expect(md).toMatchObject({ gitSha: 'abcdef1234567890', workflowRunUrl: 'https://github.com/octo/labs/actions/runs/42', buildType: 'prewarmed' });
+    expect(md).toMatchObject({ gitSha: 'abcdef1234567890', workflowRunUrl: 'https://github.com/octo/labs/actions/runs/42', buildType: 'prewarmed', reason: 'Spring workshop' });
+    expect(md.firstBoot).toMatch(/under 5 minutes/);
+    // a local copy of the metadata, beside the artifact, for the release step
+    expect(run.outputs['metadata-file']).toBe(join(dir, 'hedgehog-lab-prewarmed-1.4.0.metadata.json'));
+    expect(JSON.parse(readFileSync(run.outputs['metadata-file']!, 'utf8'))).toEqual(md);
     expect((await emulator.readObject('action-labs', 'hedgehog/index.html')).toString()).toContain(sha);
 
     // The same release again: a clear failure, nothing replaced.
