@@ -260,12 +260,15 @@ interface WarmState {
 }
 
 /** Runs a program to completion; rejects with its stderr on a non-zero exit. */
-function runTool(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+function runTool(cmd: string, args: string[], signal?: AbortSignal, onStdout?: (chunk: string) => void): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      if (onStdout) onStdout(d.toString());
+      else out += d.toString();
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${cmd} was cancelled`) : new Error(`cannot run ${cmd}: ${e.message}`)));
     child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${err.trim()}`))));
@@ -482,7 +485,25 @@ const flattenStep: Step<WarmState> = {
     const output = resolve(s.opts.output!);
     s.flattenTmp = `${output}.partial`;
     await mkdir(dirname(output), { recursive: true });
-    await runTool('qemu-img', ['convert', '-O', 'qcow2', s.overlay!, s.flattenTmp], signal);
+    // qemu-img -p prints "(12.34/100%)" with carriage returns: one progress line every 5 s, and the last.
+    const t0 = Date.now();
+    let next = t0 + 5_000;
+    let percent = 0;
+    const progress = () => {
+      const elapsed = (Date.now() - t0) / 1000;
+      const eta = percent > 0 ? Math.round((elapsed * (100 - percent)) / percent) : undefined;
+      s.log(`flatten: ${percent.toFixed(1)}% (${elapsed.toFixed(0)} s${eta !== undefined && percent < 100 ? `, ETA ${eta} s` : ''})`);
+    };
+    await runTool('qemu-img', ['convert', '-p', '-O', 'qcow2', s.overlay!, s.flattenTmp], signal, (chunk) => {
+      const m = [...chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)].at(-1);
+      if (m) percent = Number(m[1]);
+      if (Date.now() >= next) {
+        next = Date.now() + 5_000;
+        progress();
+      }
+    });
+    percent = 100;
+    progress();
     await rename(s.flattenTmp, output);
     s.flattenTmp = undefined;
     const size = (await stat(output)).size;
