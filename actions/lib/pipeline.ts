@@ -171,6 +171,8 @@ const buildStep: Step<PipelineState> = {
         onError: 'cleanup',
         pluginCache: false,
         package: 'none',
+        // Packer's cache (ISO copies, port locks) stays in the work directory, not in the current one.
+        cacheDir: join(s.work, 'packer_cache'),
         outputDir: join(s.work, 'packer-logs'),
         expectedImageGiB: 4,
         vmMemoryMiB: 512,

@@ -67,7 +67,7 @@ describe('the pre-warmed Packer template', () => {
       `-var=warm_extra_flags=--seal-command 'sudo -n /usr/local/sbin/hedgehog-lab-seal' --ready-timeout-minutes 10`,
       template,
     ];
-    const child = spawn('packer', args, { env: { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('packer', args, { cwd: work, env: { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_NO_COLOR: '1', PACKER_CACHE_DIR: join(work, 'packer_cache') }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
