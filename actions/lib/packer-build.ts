@@ -555,7 +555,8 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
           CHECKPOINT_DISABLE: '1',
           // Packer's temporary files (scripts, keys) land here and go with the work directory.
           TMPDIR: join(s.workDir, 'tmp'),
-          ...(options.cacheDir ? { PACKER_CACHE_DIR: resolve(cwd, options.cacheDir) } : {}),
+          // Without cache-dir, Packer's download cache is temporary too (instead of a packer_cache/ in the checkout).
+          PACKER_CACHE_DIR: options.cacheDir ? resolve(cwd, options.cacheDir) : join(s.workDir, 'packer_cache'),
           ...(options.pluginCache ? { PACKER_PLUGIN_PATH: pluginPath } : {}),
           ...(options.githubToken ? { PACKER_GITHUB_API_TOKEN: options.githubToken } : {}),
         };

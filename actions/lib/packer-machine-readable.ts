@@ -107,6 +107,7 @@ export function sshPortFrom(text: string): number | undefined {
     /hostfwd=tcp:[^:,]*:(\d+)-:22\b/.exec(text) ??
     /Found port for communicator \(SSH, WinRM, etc\): (\d+)/.exec(text) ??
     /Found available port: (\d+)/.exec(text) ??
+    /Attempting SSH connection to [^\s:]+:(\d+)/.exec(text) ??
     /Using (?:SSH|communicator) port:? (\d+)/i.exec(text);
   return m ? Number(m[1]) : undefined;
 }

@@ -11,6 +11,7 @@ import { PackerBuildError, buildOutputs, readPackerBuildOptions, runPackerBuild,
 import { inputsFrom } from '../../actions/lib/inputs.js';
 import { readOvaProperties } from '../../actions/lib/ova-read.js';
 import { repoRoot } from '../support/run-action.js';
+import { createTestUser, generateClientKey, startSshd, type Sshd, type TestUser, type ClientKey } from '../support/sshd.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures', 'packer', 'fast');
 let dir: string;
@@ -143,6 +144,52 @@ describe('timeouts and cancellation', () => {
     expect(() => process.kill(-left.pgid!, 0)).toThrow();
     for (const pid of readFileSync(pidFile, 'utf8').trim().split('\n').map(Number)) expect(alive(pid)).toBe(false);
     expect(existsSync(left.workDir!)).toBe(false);
+  }, 60_000);
+});
+
+describe('SSH watchdog: the null builder against a real sshd on 127.0.0.1', () => {
+  let sshd: Sshd;
+  let user: TestUser;
+  let good: ClientKey;
+  let wrong: ClientKey;
+  beforeAll(async () => {
+    good = generateClientKey(dir);
+    wrong = generateClientKey(dir);
+    user = await createTestUser({ authorizedKeys: [good.publicKey] });
+    sshd = await startSshd();
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+    await user?.remove();
+  });
+
+  it('stays quiet when Packer connects, and Packer provisions over SSH', async () => {
+    const rep = recorder();
+    const r = await runPackerBuild(
+      options({ template: join(fixtures, 'ssh-null.pkr.hcl'), vars: { ssh_port: String(sshd.port), ssh_username: user.name, ssh_private_key_file: good.path }, watchdog: { afterSeconds: 20, username: user.name, privateKeyFile: good.path } }),
+      { reporter: rep },
+    );
+    expect(rep.lines).toContainEqual(expect.stringMatching(new RegExp(`null\\.ssh: provisioned over ssh as ${user.name}$`)));
+    expect(rep.lines.filter((l) => l.startsWith('SSH watchdog:'))).toEqual([]);
+    expect(r.watchdog).toBeUndefined();
+  }, 60_000);
+
+  it('diagnoses the port from Packer’s log while Packer waits, and puts the verdict into the failure', async () => {
+    const rep = recorder();
+    const err = await runPackerBuild(
+      options({
+        template: join(fixtures, 'ssh-null.pkr.hcl'),
+        vars: { ssh_port: String(sshd.port), ssh_username: user.name, ssh_private_key_file: wrong.path, ssh_timeout: '12s' },
+        watchdog: { afterSeconds: 3, username: user.name, privateKeyFile: wrong.path },
+      }),
+      { reporter: rep },
+    ).catch((e: unknown) => e);
+    const watchdog = rep.lines.filter((l) => l.startsWith('SSH watchdog:'));
+    expect(watchdog[0]).toBe(`SSH watchdog: Packer has waited 3 s for SSH; diagnosing 127.0.0.1:${sshd.port} as ${user.name}`);
+    expect(watchdog.join('\n')).toMatch(/auth-rejected/);
+    expect(err).toBeInstanceOf(PackerBuildError);
+    expect((err as PackerBuildError).watchdog?.cause).toBe('auth-rejected');
+    expect((err as Error).message).toMatch(/^build: packer build failed: .*Timeout waiting for SSH[\s\S]*\nSSH watchdog verdict: auth-rejected - .+; fix: /);
   }, 60_000);
 });
 

@@ -52,6 +52,7 @@ describe('phases and the SSH port', () => {
   it('finds the forwarded SSH port in a UI line or a qemu command line in PACKER_LOG', () => {
     expect(sshPortFrom('==> qemu.tiny: Found port for communicator (SSH, WinRM, etc): 3039.')).toBe(3039);
     expect(sshPortFrom('2025/01/01 packer-builder-qemu: Executing /usr/bin/qemu-system-x86_64: []string{"-netdev", "user,id=user.0,hostfwd=tcp::4123-:22"}')).toBe(4123);
+    expect(sshPortFrom('2026/11/26 01:34:52 packer-builder-null plugin: [INFO] Attempting SSH connection to 127.0.0.1:2299...')).toBe(2299);
     expect(sshPortFrom('==> qemu.tiny: Starting VM')).toBeUndefined();
   });
 
