@@ -36,6 +36,15 @@ afterAll(() => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
+describe('labforge pipeline input', () => {
+  it('refuses an unknown build type before any work (exit 2, the input named)', async () => {
+    const r = await runCli(['pipeline', '--build-type', 'fast', '--out', join(out, 'never')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("build-type: 'fast' is not one of standard, prewarmed");
+    expect(existsSync(join(out, 'never'))).toBe(false);
+  });
+});
+
 describe.each(['standard', 'prewarmed'] as const)('labforge pipeline --build-type %s', (buildType) => {
   const name = `hedgehog-lab-${buildType}-${VERSION}`;
   const releaseDir = () => join(out, 'bucket', 'releases', `v${VERSION}`, buildType);
