@@ -116,14 +116,12 @@ describe('labforge detect-build-type', () => {
   });
 });
 
-describe('actions that are not implemented yet', () => {
-  it.each(['packer-build', 'vlab-warm', 'upload-artifact', 'ssh-diagnose'])('%s fails clearly instead of pretending', async (name) => {
-    const run = await runBundledAction(name);
-    if (run.errors.some((e) => e.includes('not implemented yet'))) {
-      expect(run.code).toBe(1);
-    } else {
-      // implemented since: with no inputs it must still fail on its required inputs, never succeed silently
-      expect(run.code).not.toBe(0);
-    }
+describe('every action, run with no inputs at all', () => {
+  it.each(['packer-build', 'vlab-warm', 'upload-artifact', 'ssh-diagnose'])('%s fails with one ::error naming an input, never a silent success', async (name) => {
+    const run = await runBundledAction(name, { timeoutMs: 60_000 });
+    expect(run.code).toBe(1);
+    expect(run.errors.length).toBeGreaterThanOrEqual(1);
+    expect(run.errors[0]).toMatch(new RegExp(`^::error title=${name}::[a-z-]+: `));
+    expect(run.stdout + run.stderr).not.toMatch(/not implemented/);
   });
 });
