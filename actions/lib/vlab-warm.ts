@@ -11,8 +11,12 @@
  * Attach mode warms a machine that something else runs (e.g. a Packer build calling `labforge warm
  * --attach` from a shell-local provisioner): no overlay, boot, shutdown or flatten.
  *
+ * A sealed cloud-init image (the real appliance: its seal removed the build user's key) needs
+ * `cloud-init-seed`: a per-run key pair and a NoCloud seed ISO that authorizes it (cloud-init-seed.ts),
+ * attached to QEMU as a CD-ROM and removed afterwards.
+ *
  * The warm is a sequence of steps with cleanups (see step-sequence.ts): failure or cancellation anywhere
- * leaves no QEMU and no overlay behind.
+ * leaves no QEMU, no overlay and no seed behind.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -24,6 +28,7 @@ import { runSteps, StepFailedError, type Step, type StepTiming } from './step-se
 import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines } from './serial-log.js';
+import { createSeed, removeSeed, seedQemuArgs, SEED_VOLUME_ID, type CloudInitSeed } from './cloud-init-seed.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
 export const ORCHESTRATOR = '/usr/local/sbin/hedgehog-lab';
@@ -46,8 +51,16 @@ export interface WarmOptions {
   /** Expose virtualization to the guest (`-cpu host`): the lab runs its own VMs. Needs KVM. */
   nested: boolean;
   sshUser: string;
-  /** The private key text (from ssh-key or ssh-key-path). Never logged. */
+  /**
+   * The private key text (from ssh-key or ssh-key-path). Never logged. Empty with `cloudInitSeed` and no
+   * key given: the seed step generates one.
+   */
   sshKey: string;
+  /**
+   * Boot mode: attach a NoCloud seed that authorizes the key (a per-run ed25519 key when sshKey is empty)
+   * for sshUser with passwordless sudo. For images with cloud-init whose seal removed the build key.
+   */
+  cloudInitSeed?: boolean;
   /** Runs the lab's build-time initialization. */
   initCommand: string;
   /** Proves readiness: exit 0 = ready. */
@@ -109,6 +122,8 @@ export interface WarmResources {
   qemuPid?: number;
   overlay?: string;
   serialLog?: string;
+  /** The private directory of the cloud-init seed (cloud-init-seed). */
+  seedDir?: string;
 }
 
 export interface WarmRunOptions {
@@ -118,6 +133,8 @@ export interface WarmRunOptions {
   onResources?: (resources: WarmResources) => void;
   /** Called when a step starts (tests use it to cancel mid-init). */
   onStepStart?: (step: string) => void;
+  /** Receives secrets made during the run (the generated private key) so that the caller can mask them. */
+  onSecret?: (secret: string) => void;
 }
 
 /** A warm that failed: which step, why, and the evidence (remote output, diagnosis, serial lines). */
@@ -156,15 +173,16 @@ export function parseQemuArgs(raw: string): string[] {
   return v.split(/\s+/);
 }
 
-function readKey(get: InputGetter): string {
+function readKey(get: InputGetter, seed: boolean): string {
   const inline = get('ssh-key');
   const path = readString(get, 'ssh-key-path');
   if (inline.trim() !== '' && path !== '') throw new InputError('ssh-key', 'both ssh-key and ssh-key-path are set', 'give only one of them');
+  if (seed && inline.trim() === '' && path === '') return '';
   if (inline.trim() !== '') {
     if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(inline)) throw new InputError('ssh-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'pass the private key text, e.g. from a secret');
     return inline.trim() + '\n';
   }
-  if (path === '') throw new InputError('ssh-key-path', 'no SSH key given', 'set ssh-key (the private key text) or ssh-key-path (a key file)');
+  if (path === '') throw new InputError('ssh-key-path', 'no SSH key given', 'set ssh-key (the private key text) or ssh-key-path (a key file), or cloud-init-seed: true for an image with cloud-init');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -195,6 +213,9 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     if (port === 0) throw new InputError('port', 'host is set but port is empty', 'give the SSH port of the running machine');
     if (readString(get, 'output') !== '') throw new InputError('output', 'attach mode writes no image', 'leave output empty with host/port; the machine that runs the guest makes the image');
     attach = { host, port };
+    if (readBool(get, 'cloud-init-seed', false)) {
+      throw new InputError('cloud-init-seed', 'cannot be used in attach mode (host/port): the seed is a CD-ROM attached when vlab-warm boots the image', 'attach the seed where the machine is started (Packer: cd_files with cd_label cidata), or give image instead of host/port');
+    }
   } else {
     if (image === '') throw new InputError('image', 'is required', 'give the standard qcow2 image to warm (or host and port to attach to a running machine)');
     if (!existsSync(image) || !statSync(image).isFile()) throw new InputError('image', `${image} does not exist or is not a file`, 'give the path of the standard qcow2 image');
@@ -211,6 +232,7 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
   const sshUser = readString(get, 'ssh-user', 'lab');
   if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError('ssh-user', `'${sshUser}' is not a user name`, 'give the guest user that SSH logs in as');
   const versionRaw = readString(get, 'version');
+  const cloudInitSeed = attach ? false : readBool(get, 'cloud-init-seed', false);
   const readySeconds = readyTimeoutMinutes * 60;
   return {
     ...(image !== '' ? { image } : {}),
@@ -221,7 +243,8 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     cpus: readInt(get, 'cpus', 2, { min: 1, max: 256 }),
     nested,
     sshUser,
-    sshKey: readKey(get),
+    sshKey: readKey(get, cloudInitSeed),
+    cloudInitSeed,
     // The boot service may be initializing the lab already (a standard image's first boot): wait for its
     // lock instead of failing; build-init then only resumes and proves readiness.
     initCommand: readString(get, 'init-command', `sudo -n ${ORCHESTRATOR} build-init --lock-timeout ${initTimeoutMinutes * 60}`),
@@ -246,6 +269,8 @@ interface WarmState {
   opts: WarmOptions;
   log: (line: string) => void;
   onResources: (r: WarmResources) => void;
+  onSecret: (secret: string) => void;
+  seed?: CloudInitSeed;
   overlay?: string;
   serialLog?: string;
   vm?: VmHandle;
@@ -294,6 +319,27 @@ const overlayStep: Step<WarmState> = {
   },
   cleanup: async (s) => {
     if (s.overlay) await rm(s.overlay, { force: true });
+  },
+};
+
+const seedStep: Step<WarmState> = {
+  name: 'seed',
+  skip: (s) => !s.opts.cloudInitSeed || s.opts.attach !== undefined,
+  run: async (s, signal) => {
+    const o = s.opts;
+    const parentDir = process.env['RUNNER_TEMP'] && existsSync(process.env['RUNNER_TEMP']) ? process.env['RUNNER_TEMP'] : undefined;
+    s.seed = await createSeed({ user: o.sshUser, ...(o.sshKey ? { privateKey: o.sshKey } : {}), ...(parentDir ? { parentDir } : {}), keyComment: `labforge-warm-${o.version}`, signal });
+    s.onResources({ seedDir: s.seed.dir });
+    if (!o.sshKey) s.onSecret(s.seed.privateKey);
+    // The state's own copy of the options: the key to log in with and the CD-ROM for QEMU.
+    s.opts = { ...o, sshKey: s.seed.privateKey, qemuArgs: [...o.qemuArgs, ...seedQemuArgs(s.seed)] };
+    s.log(`cloud-init seed ${s.seed.iso} (volume ${SEED_VOLUME_ID}, made with ${s.seed.isoTool}, attached as a CD-ROM): authorizes ${o.sshKey ? 'the given key' : 'a new ed25519 key'} for ${o.sshUser} with passwordless sudo; instance-id ${s.seed.instanceId}`);
+  },
+  cleanup: async (s) => {
+    if (s.seed) {
+      await removeSeed(s.seed);
+      s.log(`removed the cloud-init seed and its key (${s.seed.dir})`);
+    }
   },
 };
 
@@ -515,12 +561,12 @@ const flattenStep: Step<WarmState> = {
 };
 
 /** The steps of a warm, in order. */
-export const WARM_STEPS: Step<WarmState>[] = [overlayStep, bootStep, sshUpStep, initStep, readyStep, markStep, sealStep, shutdownStep, flattenStep];
+export const WARM_STEPS: Step<WarmState>[] = [overlayStep, seedStep, bootStep, sshUpStep, initStep, readyStep, markStep, sealStep, shutdownStep, flattenStep];
 
 /** Warms an image (or an attached machine). Rejects with a {@link WarmError} naming the failed step. */
 export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Promise<WarmResult> {
   const log = run.log ?? (() => undefined);
-  const state: WarmState = { opts, log, onResources: run.onResources ?? (() => undefined), timings: {} };
+  const state: WarmState = { opts, log, onResources: run.onResources ?? (() => undefined), onSecret: run.onSecret ?? (() => undefined), timings: {} };
   const started = Date.now();
   let steps: StepTiming[];
   try {
@@ -555,7 +601,7 @@ export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Pr
 
 /**
  * Cleans up after a warm whose process is gone (the action's `post:` step, after cancellation): kills the
- * QEMU process group by PID and removes the overlay. Returns what it did.
+ * QEMU process group by PID and removes the overlay and the cloud-init seed. Returns what it did.
  */
 export async function cleanupWarm(resources: WarmResources): Promise<string[]> {
   const done: string[] = [];
@@ -589,6 +635,11 @@ export async function cleanupWarm(resources: WarmResources): Promise<string[]> {
   if (resources.overlay && existsSync(resources.overlay)) {
     await rm(resources.overlay, { force: true });
     done.push(`removed overlay ${resources.overlay}`);
+  }
+  // Only a directory createSeed made (the name comes from saved state: never remove anything else).
+  if (resources.seedDir && basename(resources.seedDir).startsWith('labforge-seed-') && existsSync(resources.seedDir)) {
+    await removeSeed({ dir: resources.seedDir });
+    done.push(`removed cloud-init seed ${resources.seedDir}`);
   }
   return done;
 }

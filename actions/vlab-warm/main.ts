@@ -2,13 +2,16 @@ import * as core from '@actions/core';
 import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
 import { cleanupWarm, readWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
 
+/** Masks a private key in the log: the whole text and each of its base64 lines. */
+function maskKey(key: string): void {
+  core.setSecret(key);
+  for (const line of key.split('\n')) if (line.trim().length > 8 && !line.startsWith('-----')) core.setSecret(line.trim());
+}
+
 await runAction('vlab-warm', {
   main: async () => {
     const key = core.getInput('ssh-key');
-    if (key.trim() !== '') {
-      core.setSecret(key);
-      for (const line of key.split('\n')) if (line.trim().length > 8 && !line.startsWith('-----')) core.setSecret(line.trim());
-    }
+    if (key.trim() !== '') maskKey(key);
     const options = readWarmOptions(actionInputs);
     const controller = new AbortController();
     const cancel = (sig: NodeJS.Signals) => controller.abort(new Error(`cancelled by ${sig}`));
@@ -21,7 +24,10 @@ await runAction('vlab-warm', {
       onResources: (r) => {
         if (r.qemuPid) core.saveState('qemu-pid', String(r.qemuPid));
         if (r.overlay) core.saveState('overlay', r.overlay);
+        if (r.seedDir) core.saveState('seed-dir', r.seedDir);
       },
+      // The per-run key of cloud-init-seed: masked before anything could print it.
+      onSecret: maskKey,
     });
     setOutputs({ image: result.image ?? '', 'warm-seconds': String(result.warmSeconds), timeline: timelineJson(result) });
     await writeSummaryTable(
@@ -33,7 +39,8 @@ await runAction('vlab-warm', {
   post: async () => {
     const pid = Number(core.getState('qemu-pid') || '0');
     const overlay = core.getState('overlay');
-    const done = await cleanupWarm({ ...(pid > 0 ? { qemuPid: pid } : {}), ...(overlay ? { overlay } : {}) });
+    const seedDir = core.getState('seed-dir');
+    const done = await cleanupWarm({ ...(pid > 0 ? { qemuPid: pid } : {}), ...(overlay ? { overlay } : {}), ...(seedDir ? { seedDir } : {}) });
     core.info(done.length > 0 ? `vlab-warm cleanup: ${done.join('; ')}` : 'vlab-warm cleanup: nothing left to clean up');
   },
 });

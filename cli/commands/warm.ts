@@ -16,6 +16,7 @@ export const warmFlags: Record<string, FlagSpec> = {
   'ssh-user': { type: 'string', description: 'guest user with passwordless sudo', default: 'lab' },
   'ssh-key-path': { type: 'string', description: 'private key file for ssh-user' },
   'ssh-key': { type: 'string', description: 'private key text (prefer --ssh-key-path: argv is visible to other users)' },
+  'cloud-init-seed': { type: 'string', description: 'boot mode, images with cloud-init: attach a NoCloud seed authorizing a per-run key (or the given one) for ssh-user', default: 'false' },
   'init-command': { type: 'string', description: 'build-time lab initialization', default: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout <init-timeout>' },
   'ready-command': { type: 'string', description: 'readiness probe (exit 0 = ready)', default: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait <ready-timeout>' },
   'status-command': { type: 'string', description: "lab status JSON recorded in the warm manifest ('' for none)", default: 'sudo -n /usr/local/sbin/hedgehog-lab status --json' },
@@ -48,6 +49,7 @@ export const warmCommand: Command = {
   details: [
     'Examples:',
     '  labforge warm --image standard.qcow2 --output prewarmed.qcow2 --accelerator tcg --nested false',
+    '  labforge warm --image standard.qcow2 --output prewarmed.qcow2 --ssh-user labforge --cloud-init-seed true   # the sealed real appliance',
     '  labforge warm --attach 127.0.0.1:2222 --ssh-key-path build_key   # from a Packer shell-local provisioner',
     'Prints the result as JSON on stdout (image, warm-seconds, timeline); progress on stderr.',
     'Exit codes: 0 warmed, 1 the warm failed (nothing left running), 2 bad input.',
