@@ -14,10 +14,10 @@
  * `uptime` split it into OS boot and lab work. Runs alternate standard / pre-warmed, so that load from other
  * processes hits both alike. KVM is used when usable, else TCG.
  */
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultRepoRoot, ensureApplianceGuest, type ApplianceGuest } from '../actions/lib/pipeline.js';
+import { defaultRepoRoot, ensureApplianceGuest, tinyGuestWarmOptions, type ApplianceGuest } from '../actions/lib/pipeline.js';
 import { kvmAvailable, startVm } from '../actions/lib/qemu-vm.js';
 import { warmImage } from '../actions/lib/vlab-warm.js';
 
@@ -52,29 +52,7 @@ async function prewarmedImage(guest: ApplianceGuest): Promise<{ path: string; wa
   if (existsSync(path)) return { path };
   log(`warming ${guest.image} → ${path} (${accelerator})`);
   const r = await warmImage(
-    {
-      image: guest.image,
-      output: path,
-      accelerator,
-      memoryMiB: 1024,
-      cpus: 2,
-      nested: false,
-      sshUser: guest.user,
-      sshKey: readFileSync(guest.privateKey, 'utf8'),
-      initCommand: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout 1800',
-      readyCommand: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait 600',
-      statusCommand: 'sudo -n /usr/local/sbin/hedgehog-lab status --json',
-      sealCommand: 'sudo -n /usr/local/sbin/hedgehog-lab-seal',
-      seal: true,
-      initTimeoutMinutes: 30,
-      readyTimeoutMinutes: 10,
-      sshTimeoutMinutes: 5,
-      shutdownTimeoutSeconds: 120,
-      markerPath: '/etc/hedgehog-lab/build-type',
-      manifestPath: '/var/lib/hedgehog-lab/warm-manifest.json',
-      qemuArgs: ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', `${guest.kernelCmdline} hedgehog-lab.skip`],
-      version: '0.0.0-bench',
-    },
+    tinyGuestWarmOptions(guest, { image: guest.image, output: path, accelerator, version: '0.0.0-bench' }),
     { log: () => undefined },
   );
   log(`warm: ${r.warmSeconds} s (${JSON.stringify(r.timeline)})`);

@@ -10,7 +10,7 @@
  * corresponding action (packer-build, vlab-warm, pack-ova, upload-artifact); the pipeline only wires them.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ import { runPackerBuild, terminalReporter } from './packer-build.js';
 import { kvmAvailable } from './qemu-vm.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
-import { warmImage, type WarmResult } from './vlab-warm.js';
+import { warmImage, type WarmOptions, type WarmResult } from './vlab-warm.js';
 import { uploadRelease, type UploadReleaseResult } from './release-upload.js';
 import { parseDestination } from './upload-options.js';
 
@@ -134,6 +134,38 @@ interface PipelineState {
 /** The tiny guest boots without its first-boot service during the build and the warm (they initialize it). */
 const skipFirstBoot = (g: ApplianceGuest) => `${g.kernelCmdline} hedgehog-lab.skip`;
 
+/**
+ * How the tiny guest is warmed (the pipeline and the first-boot benchmark): the orchestrator's build-time
+ * init and readiness probe, sealed with the guest's own seal helper. The tiny guest keeps its test key
+ * (tests and the pipeline log in with it); everything else is sealed. Its own boot service is skipped on
+ * the kernel command line so that the warm's build-init is the only init.
+ */
+export function tinyGuestWarmOptions(g: ApplianceGuest, o: { image: string; output: string; accelerator: 'kvm' | 'tcg'; version: string }): WarmOptions {
+  return {
+    image: o.image,
+    output: o.output,
+    accelerator: o.accelerator,
+    memoryMiB: 1024,
+    cpus: 2,
+    nested: false,
+    sshUser: g.user,
+    sshKey: readFileSync(g.privateKey, 'utf8'),
+    initCommand: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout 1800',
+    readyCommand: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait 600',
+    statusCommand: 'sudo -n /usr/local/sbin/hedgehog-lab status --json',
+    sealCommand: 'sudo -n /usr/local/sbin/hedgehog-lab-seal',
+    seal: true,
+    initTimeoutMinutes: 30,
+    readyTimeoutMinutes: 10,
+    sshTimeoutMinutes: 5,
+    shutdownTimeoutSeconds: 120,
+    markerPath: '/etc/hedgehog-lab/build-type',
+    manifestPath: '/var/lib/hedgehog-lab/warm-manifest.json',
+    qemuArgs: ['-kernel', g.kernel, '-initrd', g.initrd, '-append', skipFirstBoot(g)],
+    version: o.version,
+  };
+}
+
 const detectStep: Step<PipelineState> = {
   name: 'detect',
   run: async (s) => {
@@ -194,30 +226,7 @@ const warmStep: Step<PipelineState> = {
     const g = s.guest!;
     const output = join(s.work, `hedgehog-lab-prewarmed-${s.decision!.version}.qcow2`);
     s.warm = await warmImage(
-      {
-        image: s.standardImage!,
-        output,
-        accelerator: s.opts.accelerator,
-        memoryMiB: 1024,
-        cpus: 2,
-        nested: false,
-        sshUser: g.user,
-        sshKey: await readFile(g.privateKey, 'utf8'),
-        initCommand: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout 1800',
-        readyCommand: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait 600',
-        statusCommand: 'sudo -n /usr/local/sbin/hedgehog-lab status --json',
-        // The tiny guest keeps its test key (tests and this pipeline log in with it); everything else is sealed.
-        sealCommand: 'sudo -n /usr/local/sbin/hedgehog-lab-seal',
-        seal: true,
-        initTimeoutMinutes: 30,
-        readyTimeoutMinutes: 10,
-        sshTimeoutMinutes: 5,
-        shutdownTimeoutSeconds: 120,
-        markerPath: '/etc/hedgehog-lab/build-type',
-        manifestPath: '/var/lib/hedgehog-lab/warm-manifest.json',
-        qemuArgs: ['-kernel', g.kernel, '-initrd', g.initrd, '-append', skipFirstBoot(g)],
-        version: s.decision!.version,
-      },
+      tinyGuestWarmOptions(g, { image: s.standardImage!, output, accelerator: s.opts.accelerator, version: s.decision!.version }),
       { log: (l) => s.log(`  ${l}`), signal },
     );
     s.image = s.warm.image!;
