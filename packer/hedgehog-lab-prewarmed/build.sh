@@ -73,16 +73,9 @@ mkdir -p "$work/seed"
 printf 'instance-id: labforge-warm-%s-%s\nlocal-hostname: hedgehog-lab\n' "$version" "$(date +%s)" >"$work/seed/meta-data"
 
 # Template directory: as is for Packer >= 1.7, without plugins.pkr.hcl before.
-packer_version="$(packer version | head -n1 | sed -E 's/^Packer v?([0-9]+)\.([0-9]+).*/\1 \2/')"
-read -r major minor <<<"$packer_version"
-template="$SRC"
-if ((major == 1 && minor < 7)); then
-  mkdir -p "$work/template"
-  find "$SRC" -maxdepth 1 -type f -name '*.pkr.hcl' ! -name plugins.pkr.hcl -exec cp {} "$work/template/" \;
-  template="$work/template"
-else
-  packer init "$SRC"
-fi
+# shellcheck source=packer/packer-template-dir.sh
+. "$SRC/../packer-template-dir.sh"
+template="$(packer_template_dir "$SRC" "$work")"
 
 vars=(
   -var "version=$version"

@@ -44,18 +44,11 @@ chmod 0700 "$work"
 ssh-keygen -q -t ed25519 -N '' -C "labforge-build-$version" -f "$work/id_ed25519"
 "$SRC/render-seed.sh" --out "$work/seed" --public-key "$work/id_ed25519.pub"
 
-# Template directory: as is for Packer >= 1.7, without plugins.pkr.hcl before.
-packer_version="$(packer version | head -n1 | sed -E 's/^Packer v?([0-9]+)\.([0-9]+).*/\1 \2/')"
-read -r major minor <<<"$packer_version"
-template="$SRC"
-if ((major == 1 && minor < 7)); then
-  mkdir -p "$work/template/hedgehog-lab"
-  find "$SRC" -maxdepth 1 -type f -name '*.pkr.hcl' ! -name plugins.pkr.hcl -exec cp {} "$work/template/hedgehog-lab/" \;
-  cp -r "$SRC/../guest" "$work/template/guest"
-  template="$work/template/hedgehog-lab"
-else
-  packer init "$SRC"
-fi
+# Template directory: as is for Packer >= 1.7, without plugins.pkr.hcl before (guest/ goes along: the
+# template installs the orchestrator from ../guest).
+# shellcheck source=packer/packer-template-dir.sh
+. "$SRC/../packer-template-dir.sh"
+template="$(packer_template_dir "$SRC" "$work" "$SRC/../guest")"
 
 vars=(-var "version=$version" -var "seed_dir=$work/seed" -var "ssh_private_key_file=$work/id_ed25519")
 [[ -z $output_dir ]] || vars+=(-var "output_directory=$output_dir")
