@@ -73,7 +73,7 @@ mkdir -p "$work/seed"
 printf 'instance-id: labforge-warm-%s-%s\nlocal-hostname: hedgehog-lab\n' "$version" "$(date +%s)" >"$work/seed/meta-data"
 
 # Template directory: as is for Packer >= 1.7, without plugins.pkr.hcl before.
-# shellcheck source=packer/packer-template-dir.sh
+# shellcheck source=../packer-template-dir.sh source-path=SCRIPTDIR
 . "$SRC/../packer-template-dir.sh"
 template="$(packer_template_dir "$SRC" "$work")"
 

@@ -46,7 +46,7 @@ ssh-keygen -q -t ed25519 -N '' -C "labforge-build-$version" -f "$work/id_ed25519
 
 # Template directory: as is for Packer >= 1.7, without plugins.pkr.hcl before (guest/ goes along: the
 # template installs the orchestrator from ../guest).
-# shellcheck source=packer/packer-template-dir.sh
+# shellcheck source=../packer-template-dir.sh source-path=SCRIPTDIR
 . "$SRC/../packer-template-dir.sh"
 template="$(packer_template_dir "$SRC" "$work" "$SRC/../guest")"
 

@@ -230,7 +230,7 @@ state() { jq -r "$1" "$ROOT/var/lib/hedgehog-lab/last-run.json"; }
 }
 
 @test "every appliance and guest script is shellcheck-clean" {
-  run shellcheck "$REPO"/packer/guest/hedgehog-lab "$REPO"/packer/guest/*.sh "$REPO"/packer/guest/drivers/*.sh \
+  run shellcheck -x "$REPO"/packer/guest/hedgehog-lab "$REPO"/packer/guest/*.sh "$REPO"/packer/guest/drivers/*.sh \
     "$REPO"/test/guest/*.sh "$REPO"/test/bats/fixtures/hedgehog-lab/*.sh "$REPO"/packer/hedgehog-lab/*.sh
   [ "$status" -eq 0 ]
 }
