@@ -14,10 +14,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { inputsFrom } from '../../actions/lib/inputs.js';
 import { createSeed, removeSeed, seedQemuArgs } from '../../actions/lib/cloud-init-seed.js';
 import { cleanupWarm, readWarmOptions, warmImage, WarmError, type WarmResources } from '../../actions/lib/vlab-warm.js';
 import { runBundledAction } from '../support/run-action.js';
+import { catchInputError } from '../support/input-error.js';
 
 let work: string;
 let image: string;
@@ -112,15 +113,7 @@ describe('the NoCloud seed', () => {
 
 describe('cloud-init-seed input', () => {
   const read = (values: Record<string, string>) => readWarmOptions(inputsFrom(values));
-  const inputError = (values: Record<string, string>) => {
-    try {
-      read(values);
-    } catch (e) {
-      if (e instanceof InputError) return e;
-      throw e;
-    }
-    throw new Error('no InputError');
-  };
+  const inputError = (values: Record<string, string>) => catchInputError(() => read(values));
 
   it('needs no key: the seed step makes one', () => {
     const o = read({ image, output: join(work, 'o.qcow2'), 'cloud-init-seed': 'true' });

@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { inputsFrom } from '../../actions/lib/inputs.js';
 import { parseQemuArgs, readWarmOptions } from '../../actions/lib/vlab-warm.js';
+import { catchInputError } from '../support/input-error.js';
 
 let dir: string;
 let key: string;
@@ -20,15 +21,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const read = (values: Record<string, string>) => readWarmOptions(inputsFrom({ 'ssh-key-path': key, ...values }));
-const inputError = (values: Record<string, string>) => {
-  try {
-    read(values);
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error('no InputError');
-};
+const inputError = (values: Record<string, string>) => catchInputError(() => read(values));
 
 describe('vlab-warm inputs', () => {
   it('derives the orchestrator commands from the timeouts and the user', () => {
