@@ -8,8 +8,9 @@
  * fresh ed25519 key pair; the private key stays in memory (it is never written to disk), and the seed
  * directory (mode 0700) is removed by {@link removeSeed}.
  *
- * The pre-warmed Packer template (packer/hedgehog-lab-prewarmed/build.sh) makes its own seed in bash:
- * Packer attaches it itself (cd_files / cd_label), before labforge runs.
+ * packer-build makes the build seed of an appliance with the same renderer ({@link renderUserData}): the
+ * build user with the per-build key, and the appliance's login user with the console password's hash. Packer
+ * attaches that directory itself (cd_files / cd_label), so no ISO is made for it.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -40,17 +41,28 @@ export interface CreateSeedOptions {
   parentDir?: string;
   /** Unique per boot so that cloud-init treats it as a new instance (default: labforge-warm-<uuid>). */
   instanceId?: string;
+  /** Other users the seed sets up (an appliance's login user with its password hash). */
+  extraUsers?: SeedUser[];
+  /** Password of `user` (default `unchanged`; a build seed locks it). */
+  userPassword?: SeedUser['password'];
+  /** The appliance's seed format and user-data base (default: a plain NoCloud `#cloud-config`). */
+  format?: UserDataOptions['format'];
+  base?: Record<string, unknown>;
+  /** `local-hostname` of the meta-data. */
+  hostname?: string;
+  /** Make the ISO (default true). Packer attaches a directory's files itself (cd_files). */
+  iso?: boolean;
   signal?: AbortSignal;
 }
 
 export interface CloudInitSeed extends SeedKeyPair {
   /** The private (0700) directory holding user-data, meta-data and the ISO. */
   dir: string;
-  /** The seed ISO (volume id `cidata`). */
+  /** The seed ISO (volume id `cidata`); '' when no ISO was asked for. */
   iso: string;
   instanceId: string;
   user: string;
-  /** The program that made the ISO (genisoimage, mkisofs or xorrisofs). */
+  /** The program that made the ISO (genisoimage, mkisofs or xorrisofs); '' without an ISO. */
   isoTool: string;
 }
 
@@ -68,29 +80,104 @@ export function publicKeyOf(privateKey: string, comment = 'labforge-warm'): stri
   return `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;
 }
 
-/** The `#cloud-config` user-data that authorizes `publicKey` for `user` with passwordless sudo. */
-export function seedUserData(user: string, publicKey: string): string {
-  const config = {
-    // No `default` entry: the image's distribution user (ubuntu) is not created.
-    users: [
-      {
-        name: user,
-        sudo: 'ALL=(ALL) NOPASSWD:ALL',
-        shell: '/bin/bash',
-        // false = leave the password alone: cloud-init's default (true) would lock an existing user's
-        // console password; a user created here gets useradd's locked password anyway.
-        lock_passwd: false,
-        ssh_authorized_keys: [publicKey],
-      },
-    ],
-  };
-  // lineWidth 0: the key stays on one line (a folded plain scalar is valid YAML, but not greppable).
-  return `#cloud-config\n${stringify(config, { lineWidth: 0 })}`;
+/** One user the seed creates or updates. */
+export interface SeedUser {
+  name: string;
+  /** OpenSSH public key lines to authorize. */
+  publicKeys?: string[];
+  /** Passwordless sudo. */
+  sudo?: boolean;
+  /**
+   * `locked`: no password (a new user gets a locked one, an existing one is locked); `unchanged`: leave the
+   * password as it is (default); `{ hash }`: set this crypt(3) hash (never a clear-text password).
+   */
+  password?: 'locked' | 'unchanged' | { hash: string };
+  gecos?: string;
+  groups?: string[];
 }
 
-/** The NoCloud meta-data (the hostname is left as the image has it). */
-export function seedMetaData(instanceId: string): string {
-  return stringify({ 'instance-id': instanceId });
+export interface UserDataOptions {
+  /** `nocloud`: a `#cloud-config` document; `autoinstall`: Ubuntu's installer config (users under autoinstall.user-data). */
+  format?: 'nocloud' | 'autoinstall';
+  /** The appliance's user-data base (parsed YAML); the users are added to it, nothing else is changed. */
+  base?: Record<string, unknown>;
+  users: SeedUser[];
+}
+
+function cloudInitUser(u: SeedUser): Record<string, unknown> {
+  const entry: Record<string, unknown> = { name: u.name };
+  if (u.gecos) entry.gecos = u.gecos;
+  if (u.groups?.length) entry.groups = u.groups.join(', ');
+  entry.shell = '/bin/bash';
+  if (u.sudo) entry.sudo = 'ALL=(ALL) NOPASSWD:ALL';
+  const password = u.password ?? 'unchanged';
+  if (password === 'locked') entry.lock_passwd = true;
+  else if (password === 'unchanged') {
+    // false = leave the password alone: cloud-init's default (true) would lock an existing user's console
+    // password; a user created here gets useradd's locked password anyway.
+    entry.lock_passwd = false;
+  } else {
+    if (!/^\$(6|5|y|2[aby])\$[^\s:]+$/.test(password.hash)) throw new Error(`seed: the password of ${u.name} is not a crypt(3) hash`);
+    entry.lock_passwd = false;
+    entry.passwd = password.hash;
+  }
+  if (u.publicKeys?.length) entry.ssh_authorized_keys = u.publicKeys;
+  return entry;
+}
+
+/**
+ * The one user-data renderer (build seeds, warm seeds, test seeds): the base document with `users` set to
+ * exactly the given users. No `default` entry, so the image's distribution user (ubuntu, debian) is not
+ * created. For `autoinstall` the users go to `autoinstall.user-data.users` (the installed system's
+ * cloud-init), which the base must not already set.
+ */
+export function renderUserData(o: UserDataOptions): string {
+  const users = o.users.map(cloudInitUser);
+  const doc: Record<string, unknown> = structuredClone(o.base ?? {});
+  if ((o.format ?? 'nocloud') === 'autoinstall') {
+    const ai = doc.autoinstall as Record<string, unknown> | undefined;
+    if (!ai || typeof ai !== 'object') throw new Error('seed: an autoinstall user-data base needs an `autoinstall:` mapping');
+    const ud = (ai['user-data'] ?? {}) as Record<string, unknown>;
+    if ('users' in ud || 'identity' in ai) throw new Error('seed: the user-data base must not declare users (labforge adds the build and login users)');
+    ai['user-data'] = { ...ud, users };
+  } else {
+    if ('users' in doc) throw new Error('seed: the user-data base must not declare users (labforge adds the build and login users)');
+    doc.users = users;
+  }
+  // lineWidth 0: a key stays on one line (a folded plain scalar is valid YAML, but not greppable).
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The `#cloud-config` user-data that authorizes `publicKey` for `user` with passwordless sudo. */
+export function seedUserData(user: string, publicKey: string): string {
+  return renderUserData({ users: [{ name: user, sudo: true, publicKeys: [publicKey] }] });
+}
+
+/** The NoCloud meta-data (the hostname is left as the image has it unless given). */
+export function seedMetaData(instanceId: string, hostname?: string): string {
+  return stringify({ 'instance-id': instanceId, ...(hostname ? { 'local-hostname': hostname } : {}) });
+}
+
+/**
+ * The SHA-512 crypt(3) hash of a console password (`openssl passwd -6`, the password on stdin: never in
+ * argv). Only the hash is ever written to a seed or an image.
+ */
+export function hashPassword(password: string, signal?: AbortSignal): Promise<string> {
+  if (password === '' || /[\r\n]/.test(password)) return Promise.reject(new Error('the console password must be one non-empty line'));
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('openssl', ['passwd', '-6', '-stdin'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new Error(`cannot run openssl to hash the console password (${e.message}); install openssl`)));
+    child.on('close', (code) => {
+      const hash = out.trim();
+      if (code === 0 && hash.startsWith('$6$')) resolvePromise(hash);
+      else reject(new Error(`openssl passwd failed (exit ${code}): ${err.trim()}`));
+    });
+    child.stdin.end(`${password}\n`);
+  });
 }
 
 const ISO_TOOLS = ['genisoimage', 'mkisofs', 'xorrisofs'] as const;
@@ -130,10 +217,13 @@ export async function createSeed(options: CreateSeedOptions): Promise<CloudInitS
   // mkdtemp creates the directory with mode 0700.
   const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'labforge-seed-'));
   try {
-    await writeFile(join(dir, 'user-data'), seedUserData(options.user, keys.publicKey), { mode: 0o600 });
-    await writeFile(join(dir, 'meta-data'), seedMetaData(instanceId), { mode: 0o600 });
-    const iso = join(dir, 'seed.iso');
-    const isoTool = await makeIso(dir, iso, options.signal);
+    const users: SeedUser[] = [{ name: options.user, sudo: true, publicKeys: [keys.publicKey], password: options.userPassword ?? 'unchanged' }, ...(options.extraUsers ?? [])];
+    const userData = renderUserData({ format: options.format ?? 'nocloud', ...(options.base ? { base: options.base } : {}), users });
+    await writeFile(join(dir, 'user-data'), userData, { mode: 0o600 });
+    await writeFile(join(dir, 'meta-data'), seedMetaData(instanceId, options.hostname), { mode: 0o600 });
+    const wantIso = options.iso ?? true;
+    const iso = wantIso ? join(dir, 'seed.iso') : '';
+    const isoTool = wantIso ? await makeIso(dir, iso, options.signal) : '';
     return { ...keys, dir, iso, instanceId, user: options.user, isoTool };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
