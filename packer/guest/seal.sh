@@ -6,16 +6,22 @@
 #   - /etc/machine-id emptied (systemd makes a new one on first boot),
 #     /var/lib/dbus/machine-id pointed at it
 #   - SSH host keys removed (hedgehog-lab-hostkeys.service makes new ones)
-#   - cloud-init state and logs removed (it runs again as on a new instance),
-#     and the installer's copy of the autoinstall user-data (it holds the
-#     build key)
-#   - build-time authorized keys removed (--remove-authorized-keys USER)
+#   - cloud-init state, seed and logs removed (it runs again as on a new
+#     instance: `cloud-init clean --logs --seed` on a running system, the same
+#     file removals with --root), and the installer's copy of the autoinstall
+#     user-data (it holds the build key)
+#   - build-time authorized keys removed (--remove-authorized-keys USER, or
+#     every user's, root's included: --remove-all-authorized-keys)
 #   - DHCP leases, random seed, journal, apt caches and shell history removed
 #   - free space trimmed (fstrim), so that the exported disk stays small
 #
-# Usage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--no-trim] [--keep-logs]
+# Usage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys]
+#                [--no-trim] [--keep-logs]
 #   --root DIR                      seal the tree at DIR instead of / (image builds, tests)
 #   --remove-authorized-keys USER   delete USER's ~/.ssh/authorized_keys (repeatable)
+#   --remove-all-authorized-keys    delete authorized_keys and authorized_keys2 of every
+#                                   user of the tree's passwd (root too) and under /home;
+#                                   never through a symlink (a symlinked ~/.ssh is refused)
 #   --no-trim                       skip fstrim (always skipped with --root)
 #   --keep-logs                     keep /var/log and the journal
 # Exit codes: 0 sealed, 1 a step failed, 2 usage error.
@@ -24,10 +30,11 @@ set -euo pipefail
 root=""
 trim=1
 keep_logs=0
+remove_all_keys=0
 remove_keys_for=()
 
 usage_error() {
-  printf 'seal.sh: %s\nUsage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--no-trim] [--keep-logs]\n' "$*" >&2
+  printf 'seal.sh: %s\nUsage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys] [--no-trim] [--keep-logs]\n' "$*" >&2
   exit 2
 }
 
@@ -35,6 +42,7 @@ while (($#)); do
   case "$1" in
     --root) [[ $# -ge 2 ]] || usage_error "--root needs a directory"; root="$2"; shift ;;
     --remove-authorized-keys) [[ $# -ge 2 ]] || usage_error "--remove-authorized-keys needs a user name"; remove_keys_for+=("$2"); shift ;;
+    --remove-all-authorized-keys) remove_all_keys=1 ;;
     --no-trim) trim=0 ;;
     --keep-logs) keep_logs=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
@@ -56,11 +64,43 @@ home_of() {
   awk -F: -v u="$user" '$1 == u { print $6; found = 1 } END { exit !found }' "$root/etc/passwd"
 }
 
+# remove_keys_in HOME: delete HOME/.ssh/authorized_keys{,2} (regular files
+# or symlinks themselves, never what a link points to). A symlinked home or
+# .ssh is refused: deleting through it could reach outside the tree.
+remove_keys_in() {
+  local home="$1" dir
+  dir="$root${home%/}/.ssh"
+  [[ -n $home && $home == /* ]] || return 0
+  if [[ -L $root${home%/} || -L $dir ]]; then
+    say "refusing to remove authorized keys through the symlink ${home%/} or ${home%/}/.ssh"
+    return 1
+  fi
+  [[ -d $dir ]] || return 0
+  find -P "$dir" -mindepth 1 -maxdepth 1 \( -name authorized_keys -o -name authorized_keys2 \) \
+    \( -type f -o -type l \) -delete
+}
+
 for user in "${remove_keys_for[@]}"; do
   home="$(home_of "$user")" || usage_error "--remove-authorized-keys: no user '$user' in $root/etc/passwd"
-  rm -f "$root$home/.ssh/authorized_keys" "$root$home/.ssh/authorized_keys2"
+  remove_keys_in "$home" || exit 1
   say "removed authorized keys of $user"
 done
+
+if ((remove_all_keys)); then
+  failed=0
+  # Every home of the passwd (root's too), plus directories under /home that
+  # no passwd entry names (a deleted user's keys would still be in the image).
+  while IFS= read -r home; do
+    remove_keys_in "$home" || failed=1
+  done < <({
+    awk -F: '$6 ~ /^\// { print $6 }' "$root/etc/passwd"
+    if [[ -d $root/home && ! -L $root/home ]]; then
+      find -P "$root/home" -mindepth 1 -maxdepth 1 -printf '/home/%f\n'
+    fi
+  } | sort -u)
+  ((failed == 0)) || exit 1
+  say "removed the authorized keys of every user"
+fi
 
 # machine-id: empty file, not absent (absent makes some tools fail; empty
 # tells systemd "first boot": it generates and commits a new id).
@@ -76,8 +116,15 @@ say "machine-id emptied"
 rm -f "$root"/etc/ssh/ssh_host_*_key "$root"/etc/ssh/ssh_host_*_key.pub
 say "SSH host keys removed (regenerated on first boot)"
 
-rm -rf "$root"/var/lib/cloud/instances "$root"/var/lib/cloud/instance \
-  "$root"/var/lib/cloud/data "$root"/var/lib/cloud/sem
+if [[ -z $root ]] && command -v cloud-init >/dev/null; then
+  cloud-init clean --logs --seed >&2 || say "cloud-init clean failed; removing its files"
+fi
+# The same by hand (with --root, without cloud-init, or after a failed clean):
+# everything under /var/lib/cloud (instance state, the seed, semaphores,
+# scripts) and its logs.
+if [[ -d $root/var/lib/cloud && ! -L $root/var/lib/cloud ]]; then
+  find -P "$root/var/lib/cloud" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+fi
 rm -f "$root"/var/log/cloud-init.log "$root"/var/log/cloud-init-output.log
 # Ubuntu's installer keeps the autoinstall user-data (with the build's SSH
 # key) as cloud-init config; every clone would re-add the key from it.

@@ -221,6 +221,49 @@ state() { jq -r "$1" "$ROOT/var/lib/hedgehog-lab/last-run.json"; }
   [[ $output == *"no user 'nobody-here'"* ]]
 }
 
+@test "seal.sh --remove-all-authorized-keys removes every user's keys, root's too, never through a symlink" {
+  printf 'root:x:0:0::/root:/bin/bash\nlabforge:x:1000:1000::/home/labforge:/bin/bash\nlab:x:1001:1001::/home/lab:/bin/bash\nsvc:x:998:998::/var/lib/svc:/usr/sbin/nologin\n' >"$ROOT/etc/passwd"
+  mkdir -p "$ROOT/root/.ssh" "$ROOT/home/labforge/.ssh" "$ROOT/home/lab/.ssh" "$ROOT/var/lib/svc/.ssh" "$ROOT/home/gone/.ssh"
+  for h in root home/labforge home/lab var/lib/svc home/gone; do
+    echo key >"$ROOT/$h/.ssh/authorized_keys"
+    echo key >"$ROOT/$h/.ssh/authorized_keys2"
+  done
+  echo keep >"$ROOT/home/lab/.ssh/known_hosts"
+  # a key file that is a symlink is removed itself, its target is kept
+  OUTSIDE="$(mktemp -d)"
+  echo precious >"$OUTSIDE/target"
+  rm "$ROOT/home/labforge/.ssh/authorized_keys2"
+  ln -s "$OUTSIDE/target" "$ROOT/home/labforge/.ssh/authorized_keys2"
+  run "$REPO/packer/guest/seal.sh" --root "$ROOT" --remove-all-authorized-keys
+  [ "$status" -eq 0 ]
+  [ -z "$(find "$ROOT" -name 'authorized_keys*')" ]
+  [ -e "$ROOT/home/lab/.ssh/known_hosts" ]
+  [ "$(cat "$OUTSIDE/target")" = precious ]
+  # a symlinked .ssh is refused (deleting through it could leave the tree)
+  echo key >"$OUTSIDE/authorized_keys"
+  rm -rf "$ROOT/home/lab/.ssh"
+  ln -s "$OUTSIDE" "$ROOT/home/lab/.ssh"
+  run "$REPO/packer/guest/seal.sh" --root "$ROOT" --remove-all-authorized-keys
+  [ "$status" -eq 1 ]
+  [[ $output == *"refusing to remove authorized keys through the symlink"* ]]
+  [ -e "$OUTSIDE/authorized_keys" ]
+  rm -rf "$OUTSIDE"
+}
+
+@test "seal.sh removes all of cloud-init's state, seed and logs" {
+  mkdir -p "$ROOT/var/lib/cloud/seed/nocloud" "$ROOT/var/lib/cloud/instances/x" "$ROOT/var/lib/cloud/data" "$ROOT/var/log"
+  echo 'ssh_authorized_keys: [k]' >"$ROOT/var/lib/cloud/seed/nocloud/user-data"
+  ln -s /var/lib/cloud/instances/x "$ROOT/var/lib/cloud/instance"
+  echo log >"$ROOT/var/log/cloud-init.log"
+  echo log >"$ROOT/var/log/cloud-init-output.log"
+  printf 'root:x:0:0::/root:/bin/bash\n' >"$ROOT/etc/passwd"
+  run "$REPO/packer/guest/seal.sh" --root "$ROOT"
+  [ "$status" -eq 0 ]
+  [ -d "$ROOT/var/lib/cloud" ]
+  [ -z "$(ls -A "$ROOT/var/lib/cloud")" ]
+  [ ! -e "$ROOT/var/log/cloud-init.log" ] && [ ! -e "$ROOT/var/log/cloud-init-output.log" ]
+}
+
 @test "the test guest builder's hash covers its inputs" {
   h1="$("$REPO/test/guest/build-guest.sh" --print-hash)"
   [[ $h1 =~ ^[0-9a-f]{16}$ ]]
