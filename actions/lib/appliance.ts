@@ -122,6 +122,12 @@ function describeSchemaError(e: ErrorObject): { field: string; problem: string; 
   }
 }
 
+/** A path relative to the current directory when it is below it, else absolute. */
+export const displayPath = (p: string): string => {
+  const rel = relative(process.cwd(), p);
+  return rel === '' || rel.startsWith('..') ? p : rel;
+};
+
 const exists = (p: string) =>
   stat(p).then(
     () => true,
@@ -143,14 +149,14 @@ export function manifestPathOf(dirOrFile: string): string {
 export async function loadAppliance(dirOrFile: string, input = 'appliance'): Promise<Appliance> {
   const manifestPath = resolve(manifestPathOf(dirOrFile));
   const dir = dirname(manifestPath);
-  const shown = relative(process.cwd(), manifestPath) || manifestPath;
+  const shown = displayPath(manifestPath);
   const text = await readFile(manifestPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
     const why = e.code === 'ENOENT' ? 'does not exist' : e.code === 'EISDIR' ? 'is a directory' : e.message;
     throw new InputError(input, `${shown} ${why}`, `give an appliance directory holding ${MANIFEST_FILE}, e.g. packer/demo-lab`);
   });
   let data: unknown;
   try {
-    data = parseYaml(text, { prettyErrors: false });
+    data = parseYaml(text);
   } catch (e) {
     const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : '';
     throw new InputError(input, `${shown} is not valid YAML${where} (${(e as Error).message.split('\n')[0]})`, 'fix the YAML syntax');
@@ -160,7 +166,7 @@ export async function loadAppliance(dirOrFile: string, input = 'appliance'): Pro
     throw new InputError(input, `${shown}: ${field} ${problem}`, fix);
   }
   // The schema has checked the shape; the cast only names it.
-  const m = data as Manifest;
+  const m = data as unknown as Manifest;
   const bad = (field: string, problem: string, fix: string) => new InputError(input, `${shown}: ${field} ${problem}`, fix);
 
   const profiles: Record<string, ResourceProfile> = {};
@@ -184,7 +190,7 @@ export async function loadAppliance(dirOrFile: string, input = 'appliance'): Pro
   }
 
   const template = resolve(dir, m.template);
-  if (!(await exists(template))) throw bad('template', `names ${m.template}, which does not exist in ${relative(process.cwd(), dir) || dir}`, 'give the Packer template file or directory relative to the appliance directory');
+  if (!(await exists(template))) throw bad('template', `names ${m.template}, which does not exist in ${displayPath(dir)}`, 'give the Packer template file or directory relative to the appliance directory');
   const userData = m.build.seed['user-data'];
   if (userData && !(await exists(resolve(dir, userData)))) throw bad('build.seed.user-data', `names ${userData}, which does not exist`, 'give a YAML file relative to the appliance directory');
   const base = m.build['base-image'];
@@ -269,7 +275,7 @@ export function chooseResources(app: Appliance, o: ResourceOverrides = {}): Reso
   if (o.memoryMiB !== undefined) (choice.memoryMiB = o.memoryMiB), overridden.push('memory-mib');
   if (o.diskGiB !== undefined) (choice.diskGiB = o.diskGiB), overridden.push('disk-gib');
   const below = belowMinimum(choice, app.resources.minimum);
-  if (below) throw new InputError(below.field, `${below.value} is below the minimum ${below.minimum} of ${app.name} (${relative(process.cwd(), app.manifestPath)} resources.minimum)`, `use at least ${below.minimum}`);
+  if (below) throw new InputError(below.field, `${below.value} is below the minimum ${below.minimum} of ${app.name} (${displayPath(app.manifestPath)} resources.minimum)`, `use at least ${below.minimum}`);
   return choice;
 }
 
