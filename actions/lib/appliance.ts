@@ -271,9 +271,18 @@ export function chooseResources(app: Appliance, o: ResourceOverrides = {}): Reso
   if (!profile) throw new InputError('profile', `'${name}' is not a resource profile of ${app.name}`, `use one of: ${Object.keys(app.resources.profiles).join(', ')}`);
   const overridden: string[] = [];
   const choice: ResourceChoice = { ...profile, labSettings: { ...profile.labSettings }, overridden };
-  if (o.cpus !== undefined) (choice.cpus = o.cpus), overridden.push('cpus');
-  if (o.memoryMiB !== undefined) (choice.memoryMiB = o.memoryMiB), overridden.push('memory-mib');
-  if (o.diskGiB !== undefined) (choice.diskGiB = o.diskGiB), overridden.push('disk-gib');
+  if (o.cpus !== undefined) {
+    choice.cpus = o.cpus;
+    overridden.push('cpus');
+  }
+  if (o.memoryMiB !== undefined) {
+    choice.memoryMiB = o.memoryMiB;
+    overridden.push('memory-mib');
+  }
+  if (o.diskGiB !== undefined) {
+    choice.diskGiB = o.diskGiB;
+    overridden.push('disk-gib');
+  }
   const below = belowMinimum(choice, app.resources.minimum);
   if (below) throw new InputError(below.field, `${below.value} is below the minimum ${below.minimum} of ${app.name} (${displayPath(app.manifestPath)} resources.minimum)`, `use at least ${below.minimum}`);
   return choice;
