@@ -17,9 +17,10 @@ import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
+import { chooseResources, loadAppliance, readResourceOverrides } from './appliance.js';
 import { InputError, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
-import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
-import { buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
+import { BUILD_TYPES, LEGACY_APPLIANCE, artifactBaseName, type BuildType } from './release-names.js';
+import { GENERIC_LINUX_64, buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
 
 /** What to pack and how to describe it. */
 export interface PackOvaOptions {
@@ -27,12 +28,16 @@ export interface PackOvaOptions {
   image: string;
   /** The OVA to write. Written as `<out>.partial` and renamed when complete; an existing file is replaced. */
   out: string;
+  /** The appliance's name (`hedgehog-lab`): names the files inside the OVA and the ProductSection's `appliance`. */
+  appliance: string;
   buildType: BuildType;
   /** Semantic version without `v`. */
   version: string;
-  /** Virtual CPUs and memory the imported VM gets (default 4 and 8192 MiB). */
-  cpus?: number;
-  memoryMiB?: number;
+  /** The guest OS the OVF declares: the appliance manifest's `os`. */
+  os: GuestOs;
+  /** Virtual CPUs and memory the imported VM gets: the appliance's chosen resource profile. */
+  cpus: number;
+  memoryMiB: number;
   /** Commit recorded in the ProductSection (default: $GITHUB_SHA, else `git rev-parse HEAD`, else ''). */
   gitSha?: string;
   /** Build timestamp recorded in the ProductSection (default: now). */
@@ -41,7 +46,6 @@ export interface PackOvaOptions {
   keepIntermediates?: boolean;
   /** Name of the logical network the NIC joins (default `NAT`). */
   network?: string;
-  os?: GuestOs;
   /** Progress and phase lines for the person watching (at most one every `progressIntervalMs`). */
   log?: (line: string) => void;
   progressIntervalMs?: number;
@@ -73,7 +77,7 @@ export interface PackOvaResult {
   virtualSize: number;
   populatedSize: number;
   /** The ProductSection properties written. */
-  properties: { buildType: BuildType; version: string; buildDate: string; gitSha: string };
+  properties: { appliance: string; buildType: BuildType; version: string; buildDate: string; gitSha: string };
   /** Seconds spent converting, hashing, and in total. */
   timings: { convertSeconds: number; hashSeconds: number; totalSeconds: number };
   /** The work directory, when kept. */
@@ -93,24 +97,55 @@ const padTo512 = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
 /** The largest byte size the descriptor must have room for (16 digits). */
 const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 
-/** Reads the `pack-ova` inputs (shared by the CLI and the pipeline). */
-export function readPackOvaOptions(get: InputGetter): PackOvaOptions {
+/**
+ * Reads the `pack-ova` inputs (shared by the CLI and the pipeline). With `appliance` (a directory holding
+ * appliance.yml) the OVF declares the manifest's OS and the CPUs and memory of its chosen resource profile
+ * (`profile`, `cpus`, `memory-mib` override it, as for packer-build), and the appliance's name goes into
+ * the ProductSection and the default `out`. Without it the OVA is named `hedgehog-lab`, its CPUs and memory
+ * are the `cpus`/`memory-mib` inputs (default 4 and 8192 MiB) and the OVF declares a generic 64-bit Linux:
+ * nothing said which OS the image holds. Every input is validated before the manifest is read.
+ */
+export async function readPackOvaOptions(get: InputGetter): Promise<PackOvaOptions> {
   const buildType = readChoice(get, 'build-type', BUILD_TYPES, 'standard');
   const version = checkVersion(readRequired(get, 'version', 'give the appliance version, e.g. --version 1.4.0'), 'version');
   const image = readRequired(get, 'image', 'give the qcow2 image to pack, e.g. --image output/hedgehog-lab.qcow2');
-  const out = readString(get, 'out', `${artifactBaseName(buildType, version)}.ova`);
-  if (!out.endsWith('.ova')) throw new InputError('out', `'${out}' does not end in .ova`, 'name the output file <something>.ova');
+  const outInput = readString(get, 'out');
+  if (outInput !== '' && !outInput.endsWith('.ova')) throw new InputError('out', `'${outInput}' does not end in .ova`, 'name the output file <something>.ova');
   const gitSha = readString(get, 'git-sha');
   if (gitSha !== '' && !/^[0-9a-f]{7,64}$/.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a commit hash`, 'give a hex commit id (7 to 64 characters) or leave it empty');
+  const keepIntermediates = readBool(get, 'keep-intermediates', false);
+  const applianceDir = readString(get, 'appliance');
+
+  let appliance: string;
+  let os: GuestOs;
+  let cpus: number;
+  let memoryMiB: number;
+  if (applianceDir === '') {
+    if (readString(get, 'profile') !== '') throw new InputError('profile', 'needs an appliance (resource profiles are declared in appliance.yml)', 'give --appliance packer/<appliance>, or leave --profile out');
+    appliance = LEGACY_APPLIANCE;
+    os = GENERIC_LINUX_64;
+    cpus = readInt(get, 'cpus', 4, { min: 1, max: 256 });
+    memoryMiB = readInt(get, 'memory-mib', 8192, { min: 256, max: 4 * 1024 * 1024 });
+  } else {
+    const overrides = readResourceOverrides(get);
+    const app = await loadAppliance(applianceDir, 'appliance');
+    const choice = chooseResources(app, overrides);
+    appliance = app.name;
+    os = app.os;
+    cpus = choice.cpus;
+    memoryMiB = choice.memoryMiB;
+  }
   return {
     image,
-    out,
+    out: outInput || `${artifactBaseName(appliance, buildType, version)}.ova`,
+    appliance,
     buildType,
     version,
-    cpus: readInt(get, 'cpus', 4, { min: 1, max: 256 }),
-    memoryMiB: readInt(get, 'memory-mib', 8192, { min: 256, max: 4 * 1024 * 1024 }),
+    os,
+    cpus,
+    memoryMiB,
     gitSha: gitSha === '' ? undefined : gitSha,
-    keepIntermediates: readBool(get, 'keep-intermediates', false),
+    keepIntermediates,
   };
 }
 
@@ -272,12 +307,13 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
   const outDir = await stat(dirname(out)).catch(() => undefined);
   if (!outDir?.isDirectory()) throw new InputError('out', `the directory ${dirname(out)} does not exist`, 'create it or choose another --out');
 
-  const base = artifactBaseName(options.buildType, options.version);
+  const base = artifactBaseName(options.appliance, options.buildType, options.version);
   const names = { ovf: `${base}.ovf`, mf: `${base}.mf`, vmdk: `${base}-disk1.vmdk` };
   for (const n of Object.values(names)) if (Buffer.byteLength(n) > 100) throw new InputError('version', `the file name ${n} is longer than ustar allows (100 bytes)`, 'use a shorter version string');
 
   const facts = await readImageFacts(image, qemuImg);
   const properties = {
+    appliance: options.appliance,
     buildType: options.buildType,
     version: options.version,
     buildDate: (options.buildDate ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -290,12 +326,12 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
       diskFileSize,
       capacityBytes: facts.virtualSize,
       populatedBytes: facts.populatedSize,
-      cpus: options.cpus ?? 4,
-      memoryMiB: options.memoryMiB ?? 8192,
+      cpus: options.cpus,
+      memoryMiB: options.memoryMiB,
       network: options.network,
       os: options.os,
       product: properties,
-      annotation: `hedgehog-lab ${properties.buildType} appliance ${properties.version}, built ${properties.buildDate}${properties.gitSha ? ` from ${properties.gitSha}` : ''} by labforge.`,
+      annotation: `${properties.appliance} ${properties.buildType} appliance ${properties.version}, built ${properties.buildDate}${properties.gitSha ? ` from ${properties.gitSha}` : ''} by labforge.`,
     });
   // Fixed lengths for the head: the descriptor is padded to the length it has with the largest size
   // number, the manifest has a fixed length (two lines of 64 hex digits).

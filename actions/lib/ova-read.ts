@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extract } from 'tar-stream';
 import { XMLParser } from 'fast-xml-parser';
+import { LEGACY_APPLIANCE } from './release-names.js';
 
 /** An OVA that cannot be read, and why. `input` names what the caller should fix. */
 export class OvaError extends Error {
@@ -93,8 +94,14 @@ export function readProductProperties(ovfXml: string, productClass = 'labforge')
   return props;
 }
 
-/** Reads the labforge ProductSection properties (`buildType`, `version`, `buildDate`, `gitSha`) of an OVA. */
+/**
+ * Reads the labforge ProductSection properties (`appliance`, `buildType`, `version`, `buildDate`, `gitSha`)
+ * of an OVA. An OVA packed before OVAs named their appliance has a labforge section without `appliance`:
+ * it reads as `hedgehog-lab`, the only appliance there was. An OVA without a labforge section gives `{}`.
+ */
 export async function readOvaProperties(ovaPath: string): Promise<Record<string, string>> {
   const { xml } = await readOvfDescriptor(ovaPath);
-  return readProductProperties(xml);
+  const props = readProductProperties(xml);
+  if (Object.keys(props).length > 0 && !props['appliance']) props['appliance'] = LEGACY_APPLIANCE;
+  return props;
 }

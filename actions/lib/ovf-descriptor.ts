@@ -18,8 +18,10 @@ const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
 /** The disk format URI for a streamOptimized VMDK, as VMware and VirtualBox expect it. */
 export const VMDK_STREAM_OPTIMIZED_FORMAT = 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized';
 
-/** The labforge ProductSection (class `labforge`), read back by `ova-read.ts` (detect-build-type). */
+/** The labforge ProductSection (class `labforge`), read back by `ova-read.ts` (detect-build-type, upload). */
 export interface LabforgeProduct {
+  /** The appliance's name (`hedgehog-lab`, `demo-lab`): which appliance this OVA is a build of. */
+  appliance: string;
   buildType: string;
   version: string;
   /** ISO 8601 UTC timestamp of the build. */
@@ -37,7 +39,14 @@ export interface GuestOs {
   description: string;
 }
 
-export const DEBIAN_64: GuestOs = { cimId: 96, vmwareOsType: 'debian11_64Guest', description: 'Debian GNU/Linux (64-bit)' };
+/**
+ * A 64-bit Linux of no particular distribution (CIM 101 "Linux 64-Bit", VMware `otherLinux64Guest`): what
+ * an OVF honestly declares when nobody said which OS the image holds (pack-ova without an appliance).
+ */
+export const GENERIC_LINUX_64: GuestOs = { cimId: 101, vmwareOsType: 'otherLinux64Guest', description: 'Linux (64-bit)' };
+
+/** The keys of the labforge ProductSection, in the order they are written. */
+export const LABFORGE_PROPERTY_KEYS = ['appliance', 'buildType', 'version', 'buildDate', 'gitSha'] as const;
 
 export interface OvfDescriptorOptions {
   /** The virtual system's name (VirtualBox shows it as the VM name). */
@@ -50,15 +59,17 @@ export interface OvfDescriptorOptions {
   capacityBytes: number;
   /** Bytes of guest data actually present (Disk ovf:populatedSize). */
   populatedBytes: number;
+  /** Virtual CPUs and memory of the imported VM (the appliance's resource profile). */
   cpus: number;
   memoryMiB: number;
   /** Logical network the single NIC connects to (default `NAT`). */
   network?: string;
-  os?: GuestOs;
+  /** The guest OS the OperatingSystemSection declares (the appliance manifest's `os`); no default. */
+  os: GuestOs;
   product: LabforgeProduct;
   /** Free text shown as the VM's description (AnnotationSection). */
   annotation: string;
-  /** Product name and vendor of the ProductSection. */
+  /** Product name and vendor of the ProductSection (default: the appliance's name, and `labforge`). */
   productName?: string;
   vendor?: string;
 }
@@ -120,7 +131,7 @@ export function buildOvfDescriptor(o: OvfDescriptorOptions): string {
   checkCount('cpus', o.cpus, 1);
   checkCount('memoryMiB', o.memoryMiB, 1);
   const network = o.network ?? 'NAT';
-  const os = o.os ?? DEBIAN_64;
+  const os = o.os;
 
   const env = create({ version: '1.0', encoding: 'UTF-8' }).ele(OVF_NS, 'Envelope', {
     xmlns: OVF_NS,
@@ -161,11 +172,11 @@ export function buildOvfDescriptor(o: OvfDescriptorOptions): string {
 
   const product = vs.ele(OVF_NS, 'ProductSection').att(OVF_NS, 'ovf:class', 'labforge');
   product.ele(OVF_NS, 'Info').txt('labforge build information');
-  product.ele(OVF_NS, 'Product').txt(o.productName ?? 'hedgehog-lab');
+  product.ele(OVF_NS, 'Product').txt(o.productName ?? o.product.appliance);
   product.ele(OVF_NS, 'Vendor').txt(o.vendor ?? 'labforge');
   product.ele(OVF_NS, 'Version').txt(o.product.version);
   product.ele(OVF_NS, 'FullVersion').txt(`${o.product.version} ${o.product.buildType}`);
-  for (const key of ['buildType', 'version', 'buildDate', 'gitSha'] as const) {
+  for (const key of LABFORGE_PROPERTY_KEYS) {
     product
       .ele(OVF_NS, 'Property')
       .att(OVF_NS, 'ovf:key', key)

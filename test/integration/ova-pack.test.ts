@@ -7,15 +7,30 @@ import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { XMLParser } from 'fast-xml-parser';
 import { packOva, readPackOvaOptions, manifestText, OvaPackError, type PackOvaResult } from '../../actions/lib/ova-pack.js';
-import { ENVELOPE_ORDER, PRODUCT_SECTION_ORDER, RASD_ORDER, VIRTUAL_SYSTEM_ORDER, VMDK_STREAM_OPTIMIZED_FORMAT } from '../../actions/lib/ovf-descriptor.js';
-import { readOvaProperties } from '../../actions/lib/ova-read.js';
+import { ENVELOPE_ORDER, GENERIC_LINUX_64, PRODUCT_SECTION_ORDER, RASD_ORDER, VIRTUAL_SYSTEM_ORDER, VMDK_STREAM_OPTIMIZED_FORMAT, type GuestOs } from '../../actions/lib/ovf-descriptor.js';
+import { readOvaProperties, readOvfDescriptor } from '../../actions/lib/ova-read.js';
 import { detectBuildType } from '../../actions/lib/build-decision.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { runCli } from '../support/run-cli.js';
+import { writeOvaFixture } from '../support/ova-fixture.js';
 
 let dir: string;
 let image: string;
 const VIRTUAL = 96 * 1024 * 1024;
+const UBUNTU: GuestOs = { cimId: 94, vmwareOsType: 'ubuntu64Guest', description: 'Ubuntu 24.04 LTS (64-bit)' };
+/** What every packOva call below has in common: the appliance and the OS and resources it declares. */
+const HEDGEHOG = { appliance: 'hedgehog-lab', os: UBUNTU, cpus: 4, memoryMiB: 8192 };
+
+/** The OVF of an OVA, parsed: the OS section and the CPU and memory items. */
+async function ovfFacts(ova: string): Promise<{ osId: string; osType: string; osDescription: string; cpus: number; memoryMiB: number; product: string }> {
+  const { xml } = await readOvfDescriptor(ova);
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_' }).parse(xml) as Record<string, Record<string, Record<string, unknown>>>;
+  const vs = doc['Envelope']!['VirtualSystem']!;
+  const os = vs['OperatingSystemSection'] as Record<string, string>;
+  const items = (vs['VirtualHardwareSection'] as Record<string, Record<string, unknown>[]>)['Item']!;
+  const quantity = (t: number) => Number(items.find((i) => Number(i['rasd:ResourceType']) === t)!['rasd:VirtualQuantity']);
+  return { osId: String(os['@_ovf:id']), osType: os['@_vmw:osType']!, osDescription: os['Description']!, cpus: quantity(3), memoryMiB: quantity(4), product: String((vs['ProductSection'] as Record<string, unknown>)['Product']) };
+}
 
 /** A qcow2 with real data: random (incompressible), text (compressible), and holes. */
 function makeImage(path: string, virtualBytes: number, randomMiB: number): void {
@@ -107,7 +122,7 @@ describe('packOva: a correct OVA in one pass', () => {
   const out = () => join(dir, 'hedgehog-lab-prewarmed-1.4.0.ova');
 
   beforeAll(async () => {
-    result = await packOva({ image, out: out(), buildType: 'prewarmed', version: '1.4.0', gitSha: 'abc1234', buildDate: new Date('2025-03-01T12:00:00Z'), cpus: 2, memoryMiB: 4096 });
+    result = await packOva({ image, out: out(), appliance: 'hedgehog-lab', os: UBUNTU, buildType: 'prewarmed', version: '1.4.0', gitSha: 'abc1234', buildDate: new Date('2025-03-01T12:00:00Z'), cpus: 2, memoryMiB: 4096 });
     entries = await readEntries(out());
   }, 120_000);
 
@@ -172,13 +187,24 @@ describe('packOva: a correct OVA in one pass', () => {
     expect(Number(byType(4)['rasd:VirtualQuantity'])).toBe(4096);
     expect(byType(10)['rasd:ResourceSubType']).toBe('E1000');
     expect(byType(17)['rasd:HostResource']).toBe('ovf:/disk/vmdisk1');
-    expect((vs['OperatingSystemSection'] as Record<string, string>)['@_ovf:id']).toBe('96');
+    expect((vs['OperatingSystemSection'] as Record<string, string>)['@_ovf:id']).toBe('94');
+    expect((vs['OperatingSystemSection'] as Record<string, string>)['@_vmw:osType']).toBe('ubuntu64Guest');
   });
 
   it('carries the build in ProductSection class labforge, which detect-build-type reads back', async () => {
-    expect(await readOvaProperties(out())).toEqual({ buildType: 'prewarmed', version: '1.4.0', buildDate: '2025-03-01T12:00:00Z', gitSha: 'abc1234' });
+    expect(await readOvaProperties(out())).toEqual({ appliance: 'hedgehog-lab', buildType: 'prewarmed', version: '1.4.0', buildDate: '2025-03-01T12:00:00Z', gitSha: 'abc1234' });
+    expect(result.properties.appliance).toBe('hedgehog-lab');
     const decision = await detectBuildType({ ova: out() });
     expect(decision).toMatchObject({ buildType: 'prewarmed', source: 'ova', version: '1.4.0', versionSource: 'ova' });
+  });
+
+  it('reads an OVA packed before OVAs named their appliance as hedgehog-lab', async () => {
+    const sub = mkdtempSync(join(dir, 'legacy-'));
+    const legacy = await writeOvaFixture(join(sub, 'old.ova'), { properties: { buildType: 'standard', version: '1.0.0' } });
+    expect(await readOvaProperties(legacy)).toEqual({ appliance: 'hedgehog-lab', buildType: 'standard', version: '1.0.0' });
+    const demo = await writeOvaFixture(join(sub, 'demo.ova'), { properties: { appliance: 'demo-lab', buildType: 'standard', version: '1.0.0' } });
+    expect((await readOvaProperties(demo)).appliance).toBe('demo-lab');
+    rmSync(sub, { recursive: true, force: true });
   });
 
   it('leaves nothing behind but the OVA and its .sha256', () => {
@@ -189,14 +215,14 @@ describe('packOva: a correct OVA in one pass', () => {
 describe('packOva: keeping intermediates, failures and cancellation', () => {
   it('keeps the work directory when asked', async () => {
     const sub = mkdtempSync(join(dir, 'keep-'));
-    const r = await packOva({ image, out: join(sub, 'k.ova'), buildType: 'standard', version: '2.0.0', keepIntermediates: true });
+    const r = await packOva({ image, out: join(sub, 'k.ova'), ...HEDGEHOG, appliance: 'demo-lab', buildType: 'standard', version: '2.0.0', keepIntermediates: true });
     expect(r.intermediates).toBeDefined();
-    expect(readdirSync(r.intermediates!).sort()).toEqual(['hedgehog-lab-standard-2.0.0-disk1.vmdk', 'hedgehog-lab-standard-2.0.0.mf', 'hedgehog-lab-standard-2.0.0.ovf']);
+    expect(readdirSync(r.intermediates!).sort()).toEqual(['demo-lab-standard-2.0.0-disk1.vmdk', 'demo-lab-standard-2.0.0.mf', 'demo-lab-standard-2.0.0.ovf']);
     rmSync(sub, { recursive: true, force: true });
   }, 120_000);
 
   it('names the input when the image does not exist', async () => {
-    await expect(packOva({ image: join(dir, 'nope.qcow2'), out: join(dir, 'x.ova'), buildType: 'standard', version: '1.0.0' })).rejects.toMatchObject({ name: 'InputError', input: 'image' });
+    await expect(packOva({ image: join(dir, 'nope.qcow2'), out: join(dir, 'x.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0' })).rejects.toMatchObject({ name: 'InputError', input: 'image' });
   });
 
   it('reports qemu-img’s own words for a broken image and leaves no partial file', async () => {
@@ -204,7 +230,7 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
     const broken = join(sub, 'broken.qcow2');
     // A qcow2 magic followed by garbage: qemu-img refuses to open it.
     writeFileSync(broken, Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(4092, 0x5a)]));
-    const err = await packOva({ image: broken, out: join(sub, 'b.ova'), buildType: 'standard', version: '1.0.0' }).catch((e: unknown) => e);
+    const err = await packOva({ image: broken, out: join(sub, 'b.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OvaPackError);
     expect((err as Error).message).toMatch(/qemu-img/);
     expect(readdirSync(sub)).toEqual(['broken.qcow2']);
@@ -217,7 +243,7 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
     makeImage(big, 512 * 1024 * 1024, 384);
     const controller = new AbortController();
     const lines: string[] = [];
-    const pending = packOva({ image: big, out: join(sub, 'c.ova'), buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100 });
+    const pending = packOva({ image: big, out: join(sub, 'c.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100 });
     // Cancel once qemu-img is converting.
     for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('convert:')); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
@@ -233,16 +259,47 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
 });
 
 describe('pack-ova inputs', () => {
-  it('rejects a version that is not semver, naming the input', () => {
-    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).toThrow(InputError);
-    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).toThrow(/^version: 'latest' is not a semantic version/);
+  it('rejects a version that is not semver, naming the input', async () => {
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).rejects.toThrow(InputError);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).rejects.toThrow(/^version: 'latest' is not a semantic version/);
   });
-  it('rejects an unknown build type and an output that is not .ova', () => {
-    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', 'build-type': 'warm' }))).toThrow(/^build-type:/);
-    expect(() => readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', out: 'x.tar' }))).toThrow(/^out:/);
+  it('rejects an unknown build type and an output that is not .ova', async () => {
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', 'build-type': 'warm' }))).rejects.toThrow(/^build-type:/);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', out: 'x.tar' }))).rejects.toThrow(/^out:/);
   });
-  it('defaults the output to the artifact base name', () => {
-    expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'v1.2.0', 'build-type': 'prewarmed' }))).toMatchObject({ out: 'hedgehog-lab-prewarmed-1.2.0.ova', version: '1.2.0', cpus: 4, memoryMiB: 8192 });
+  it("without an appliance: named hedgehog-lab, the flags' sizes, and a generic Linux rather than a guessed distribution", async () => {
+    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'v1.2.0', 'build-type': 'prewarmed' }))).toMatchObject({
+      appliance: 'hedgehog-lab',
+      out: 'hedgehog-lab-prewarmed-1.2.0.ova',
+      version: '1.2.0',
+      cpus: 4,
+      memoryMiB: 8192,
+      os: GENERIC_LINUX_64,
+    });
+    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', cpus: '6', 'memory-mib': '2048' }))).toMatchObject({ cpus: 6, memoryMiB: 2048 });
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', profile: 'tiny' }))).rejects.toThrow(/^profile: needs an appliance/);
+  });
+  it("with an appliance: its name, its OS and its profile's sizes, with overrides", async () => {
+    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab' }))).toMatchObject({
+      appliance: 'demo-lab',
+      out: 'demo-lab-standard-1.0.0.ova',
+      os: { cimId: 96, vmwareOsType: 'debian11_64Guest' },
+      cpus: 2,
+      memoryMiB: 1024,
+    });
+    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', cpus: '12', out: 'mine.ova' }))).toMatchObject({
+      appliance: 'hedgehog-lab',
+      out: 'mine.ova',
+      os: { cimId: 94, vmwareOsType: 'ubuntu64Guest' },
+      cpus: 12,
+      memoryMiB: 16384,
+    });
+  });
+  it('names the input for a bad appliance, profile or size', async () => {
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: join(dir, 'nowhere') }))).rejects.toThrow(/^appliance: .*appliance\.yml does not exist/);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', profile: 'huge' }))).rejects.toThrow(/^profile: 'huge' is not a resource profile of demo-lab \(use one of: tiny\)/);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', 'memory-mib': '4096' }))).rejects.toThrow(/^memory-mib: 4096 is below the minimum 8192 of hedgehog-lab/);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', cpus: 'two' }))).rejects.toThrow(/^cpus: 'two' is not a whole number/);
   });
 });
 
@@ -253,8 +310,39 @@ describe('labforge pack-ova', () => {
     expect(run.stderr).toContain('convert:');
     expect(run.code).toBe(0);
     const printed = JSON.parse(run.stdout) as PackOvaResult;
-    expect(printed.properties).toMatchObject({ buildType: 'standard', version: '3.1.4', gitSha: 'deadbeef' });
+    expect(printed.properties).toMatchObject({ appliance: 'hedgehog-lab', buildType: 'standard', version: '3.1.4', gitSha: 'deadbeef' });
+    expect(run.stderr).toContain('note: no --appliance: the OVF declares Linux (64-bit) with 4 vCPU(s) and 8192 MiB');
+    expect(await ovfFacts(join(sub, 'cli.ova'))).toMatchObject({ osId: '101', osType: 'otherLinux64Guest', cpus: 4, memoryMiB: 8192 });
     expect(existsSync(join(sub, 'cli.ova.sha256'))).toBe(true);
+    rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+
+  it("with --appliance packer/hedgehog-lab the OVF says Ubuntu and the Hedgehog profile's 8 vCPUs and 16 GiB", async () => {
+    const sub = mkdtempSync(join(dir, 'cli-hh-'));
+    const small = join(sub, 'small.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', small, '64M']);
+    const ova = join(sub, 'hh.ova');
+    const run = await runCli(['pack-ova', '--appliance', 'packer/hedgehog-lab', '--image', small, '--out', ova, '--build-type', 'standard', '--version', '1.0.0', '--git-sha', 'deadbeef']);
+    expect(run.stderr).not.toContain('note: no --appliance');
+    expect(run.code).toBe(0);
+    expect(await ovfFacts(ova)).toEqual({ osId: '94', osType: 'ubuntu64Guest', osDescription: 'Ubuntu 24.04 LTS (64-bit)', cpus: 8, memoryMiB: 16384, product: 'hedgehog-lab' });
+    expect(await readOvaProperties(ova)).toMatchObject({ appliance: 'hedgehog-lab', buildType: 'standard', version: '1.0.0' });
+    expect(execFileSync('tar', ['tf', ova], { encoding: 'utf8' }).trim().split('\n')).toEqual(['hedgehog-lab-standard-1.0.0.ovf', 'hedgehog-lab-standard-1.0.0.mf', 'hedgehog-lab-standard-1.0.0-disk1.vmdk']);
+    rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+
+  it('names the demo appliance in the default output and declares its Debian, a --profile and --cpus of its own', async () => {
+    const sub = mkdtempSync(join(dir, 'cli-demo-'));
+    const small = join(sub, 'small.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', small, '64M']);
+    const run = await runCli(['pack-ova', '--appliance', join(process.cwd(), 'packer/demo-lab'), '--profile', 'tiny', '--cpus', '3', '--image', small, '--version', '0.2.0', '--git-sha', 'deadbeef'], { cwd: sub });
+    expect(run.code).toBe(0);
+    const ova = join(sub, 'demo-lab-standard-0.2.0.ova');
+    expect(await ovfFacts(ova)).toMatchObject({ osId: '96', osType: 'debian11_64Guest', cpus: 3, memoryMiB: 1024, product: 'demo-lab' });
+    expect((await readOvaProperties(ova)).appliance).toBe('demo-lab');
+    const bad = await runCli(['pack-ova', '--appliance', 'packer/demo-lab', '--profile', 'huge', '--image', small, '--version', '0.2.0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/profile: 'huge' is not a resource profile of demo-lab/);
     rmSync(sub, { recursive: true, force: true });
   }, 120_000);
 
