@@ -7,9 +7,9 @@ await runAction('detect-build-type', {
     const decision = await detectBuildType(readDetectOptions(actionInputs));
     const outputs = decisionOutputs(decision);
     setOutputs(outputs);
-    core.info(`build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
+    core.info(`appliance: ${decision.appliance} (${decision.applianceDir}); build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
     await writeSummaryTable(
-      `Build decision: ${decision.buildType} ${decision.version}`,
+      `Build decision: ${decision.appliance} ${decision.buildType} ${decision.version}`,
       Object.entries(outputs).map(([k, v]) => [`\`${k}\``, v]),
     );
   },

@@ -1,5 +1,7 @@
 /**
- * Decides what a run builds — standard or pre-warmed, which version — and everything that follows from it.
+ * Decides what a run builds — which appliance, standard or pre-warmed, which version — and everything that
+ * follows from it. The appliance (a directory with appliance.yml, default `packer/hedgehog-lab`) is read
+ * first: an invalid manifest is an input error before anything else is looked at.
  *
  * Precedence (first rule that decides wins):
  *   1. the `build-type` input (`standard` | `prewarmed`; `auto` defers);
@@ -11,7 +13,8 @@
  * The `version` input overrides any version found in the event, the tag or the OVA.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
+import { loadAppliance, manifestPathOf, type Appliance } from './appliance.js';
 import { InputError, checkVersion, readChoice, readString, readVersion, type InputGetter } from './inputs.js';
 import { OvaError, readOvaProperties } from './ova-read.js';
 import { BUILD_TYPES, artifactBaseName, isBuildType, parseReleaseTag, releasePrefix, releaseTag, type BuildType } from './release-names.js';
@@ -33,11 +36,15 @@ export interface DetectOptions {
   eventPath?: string;
   /** `GITHUB_REF`. */
   ref?: string;
-  /** Where the Packer templates live (default `packer`). */
-  templatesDir?: string;
+  /** The appliance directory (holding appliance.yml), or the manifest itself; default `packer/hedgehog-lab`. */
+  appliance?: string;
 }
 
 export interface BuildDecision {
+  /** The appliance's name (from its manifest). */
+  appliance: string;
+  /** The appliance directory, as given (relative or absolute). */
+  applianceDir: string;
   buildType: BuildType;
   version: string;
   /** Which rule decided the build type. */
@@ -46,11 +53,13 @@ export interface BuildDecision {
   versionSource: 'input' | 'dispatch' | 'tag' | 'ova' | 'default';
   /** One sentence a person can check: why this build type. */
   reason: string;
-  /** The Packer template directory for this build type. */
+  /** The manifest's Packer template (file or directory), relative or absolute as the appliance was given. */
   template: string;
   /** Whether the lab is initialized at build time (the vlab-warm stage runs). */
   warm: boolean;
+  /** The manifest says `kvm: required` (else KVM is only preferred and TCG works). */
   requiresKvm: boolean;
+  /** The manifest's `runner-labels`. */
   runnerLabels: string[];
   artifactName: string;
   storagePrefix: string;
@@ -62,11 +71,40 @@ export interface BuildDecision {
 /** Version used when nothing names one: a development build. */
 export const DEFAULT_VERSION = '0.0.0-dev';
 
-/** Per-type job budget: install (+ lab init and seal for pre-warmed) + OVA packing + upload, with margin. */
-const TIMEOUT_MINUTES: Record<BuildType, number> = { standard: 120, prewarmed: 180 };
+/** The appliance a build makes when no `appliance` input names one. */
+export const DEFAULT_APPLIANCE_DIR = 'packer/hedgehog-lab';
 
-/** Labels of a runner prepared by runner-setup: KVM is required for a real appliance build. */
-const KVM_RUNNER_LABELS = ['self-hosted', 'linux', 'x64', 'kvm'];
+/**
+ * Allowance for packing the OVA and uploading it, per GiB of the manifest's expected image (at least
+ * {@link MIN_PACK_UPLOAD_MINUTES}): streamOptimized compression and a single upload stream each move a few
+ * tens of MiB/s on a CI runner.
+ */
+const PACK_UPLOAD_MINUTES_PER_GIB = 1;
+const MIN_PACK_UPLOAD_MINUTES = 10;
+
+/**
+ * The job's time budget: the manifest's build timeout, plus (pre-warmed) every warm timeout — SSH, lab
+ * init, readiness, shutdown — plus the packing and upload allowance. Each stage stops itself at its own
+ * timeout, so the job budget is their sum and never cuts a stage short.
+ */
+export function timeoutMinutesOf(app: Appliance, buildType: BuildType): number {
+  const warm = app.warm;
+  const warmMinutes = buildType === 'prewarmed' ? warm.sshTimeoutMinutes + warm.initTimeoutMinutes + warm.readyTimeoutMinutes + Math.ceil(warm.shutdownTimeoutSeconds / 60) : 0;
+  const packUpload = Math.max(MIN_PACK_UPLOAD_MINUTES, Math.ceil(app.build.expectedImageGiB * PACK_UPLOAD_MINUTES_PER_GIB));
+  return app.build.timeoutMinutes + warmMinutes + packUpload;
+}
+
+/**
+ * The manifest's template as the caller would write it: relative to where they are when the appliance was
+ * given relative (`packer/hedgehog-lab` with `template: .` → `packer/hedgehog-lab`), absolute when it was
+ * given absolute.
+ */
+function templateAsGiven(given: string, app: Appliance): string {
+  if (isAbsolute(given)) return app.template;
+  const dir = dirname(manifestPathOf(given));
+  const inside = relative(app.dir, app.template);
+  return inside === '' ? normalize(dir) : join(dir, inside);
+}
 
 /** Reads and validates the detect-build-type inputs (the action's and the CLI's names). */
 export function readDetectOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): DetectOptions {
@@ -78,7 +116,7 @@ export function readDetectOptions(get: InputGetter, env: NodeJS.ProcessEnv = pro
     eventName: readString(get, 'event-name', env.GITHUB_EVENT_NAME ?? '') || undefined,
     eventPath: readString(get, 'event-path', env.GITHUB_EVENT_PATH ?? '') || undefined,
     ref: readString(get, 'ref', env.GITHUB_REF ?? '') || undefined,
-    templatesDir: readString(get, 'templates-dir', 'packer'),
+    appliance: readString(get, 'appliance', DEFAULT_APPLIANCE_DIR),
   };
 }
 
@@ -141,9 +179,13 @@ async function readOvaBuildType(ovaPath: string): Promise<{ buildType: BuildType
   return { buildType: word, version: version && version !== '' ? version : undefined };
 }
 
-/** Decides the build type and version, and derives the template, runner, names and budget from them. */
+/**
+ * Reads the appliance, decides the build type and version, and derives the template, runner, names and
+ * budget from them.
+ */
 export async function detectBuildType(options: DetectOptions): Promise<BuildDecision> {
-  const templatesDir = options.templatesDir ?? 'packer';
+  const applianceDir = options.appliance ?? DEFAULT_APPLIANCE_DIR;
+  const app = await loadAppliance(applianceDir, 'appliance');
   let buildType: BuildType | undefined;
   let source: DecisionSource = 'default';
   let reason = 'nothing named a build type, so the standard build is made';
@@ -209,25 +251,28 @@ export async function detectBuildType(options: DetectOptions): Promise<BuildDeci
   const chosen = versions[0] ?? { value: DEFAULT_VERSION, from: 'default' as const };
   const version = chosen.value;
   return {
+    appliance: app.name,
+    applianceDir,
     buildType: type,
     version,
     source,
     versionSource: chosen.from,
     reason,
-    template: join(templatesDir, type === 'prewarmed' ? 'hedgehog-lab-prewarmed' : 'hedgehog-lab'),
+    template: templateAsGiven(applianceDir, app),
     warm: type === 'prewarmed',
-    requiresKvm: true,
-    runnerLabels: [...KVM_RUNNER_LABELS],
-    artifactName: artifactBaseName(type, version),
+    requiresKvm: app.kvm === 'required',
+    runnerLabels: [...app.runnerLabels],
+    artifactName: artifactBaseName(app.name, type, version),
     storagePrefix: releasePrefix(type, version),
     tag: releaseTag(type, version),
-    timeoutMinutes: TIMEOUT_MINUTES[type],
+    timeoutMinutes: timeoutMinutesOf(app, type),
   };
 }
 
 /** The decision as the action's outputs (kebab-case; lists as JSON), which the CLI prints too. */
 export function decisionOutputs(d: BuildDecision): Record<string, string> {
   return {
+    appliance: d.appliance,
     'build-type': d.buildType,
     version: d.version,
     source: d.source,

@@ -3,7 +3,7 @@ import { decisionOutputs, detectBuildType, readDetectOptions } from '../../actio
 
 export const detectBuildTypeCommand: Command = {
   name: 'detect-build-type',
-  summary: 'Decide standard vs pre-warmed and the version (same rules as the detect-build-type action); prints JSON.',
+  summary: 'Read the appliance, decide standard vs pre-warmed and the version (same rules as the detect-build-type action); prints JSON.',
   flags: {
     'build-type': { type: 'string', description: 'standard, prewarmed or auto', default: 'auto' },
     version: { type: 'string', description: 'semantic version, overrides event/tag/OVA' },
@@ -12,7 +12,7 @@ export const detectBuildTypeCommand: Command = {
     'event-name': { type: 'string', description: 'GitHub event name', default: '$GITHUB_EVENT_NAME' },
     'event-path': { type: 'string', description: 'GitHub event payload JSON', default: '$GITHUB_EVENT_PATH' },
     ref: { type: 'string', description: 'git ref, e.g. refs/tags/v1.4.0-prewarmed', default: '$GITHUB_REF' },
-    'templates-dir': { type: 'string', description: 'directory of the Packer templates', default: 'packer' },
+    appliance: { type: 'string', description: 'appliance directory holding appliance.yml', default: 'packer/hedgehog-lab' },
   },
   details: 'Exit codes: 0 decided, 2 bad input.',
   run: async ({ get, print }) => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DEFAULT_VERSION, detectBuildType, readDetectOptions } from '../../actions/lib/build-decision.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { writeOvaFixture } from '../support/ova-fixture.js';
@@ -39,7 +39,8 @@ describe('each rule decides on its own', () => {
     expect(d).toMatchObject({ buildType: 'prewarmed', source: 'input', version: '1.2.0', versionSource: 'input', warm: true });
     expect(d.artifactName).toBe('hedgehog-lab-prewarmed-1.2.0');
     expect(d.storagePrefix).toBe('releases/v1.2.0/prewarmed/');
-    expect(d.template).toBe(join('packer', 'hedgehog-lab-prewarmed'));
+    expect(d.appliance).toBe('hedgehog-lab');
+    expect(d.template).toBe(join('packer', 'hedgehog-lab'));
     expect(d.runnerLabels).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
     expect(d.timeoutMinutes).toBeGreaterThan(0);
   });
@@ -73,6 +74,45 @@ describe('each rule decides on its own', () => {
   it('ignores branch refs', async () => {
     const d = await detectBuildType({ ref: 'refs/heads/main' });
     expect(d.source).toBe('default');
+  });
+});
+
+describe('the appliance', () => {
+  it('defaults to packer/hedgehog-lab and takes everything else from its manifest', async () => {
+    const d = await detectBuildType({ ref: 'refs/tags/v1.4.0' });
+    expect(d).toMatchObject({ appliance: 'hedgehog-lab', applianceDir: 'packer/hedgehog-lab', template: join('packer', 'hedgehog-lab'), requiresKvm: true, artifactName: 'hedgehog-lab-standard-1.4.0' });
+    expect(readDetectOptions(inputsFrom({}), {}).appliance).toBe('packer/hedgehog-lab');
+  });
+
+  it('names the demo appliance in the artifact name, with its runner labels and KVM preference', async () => {
+    const d = await detectBuildType({ appliance: 'packer/demo-lab', buildType: 'prewarmed', version: '1.0.0' });
+    expect(d).toMatchObject({ appliance: 'demo-lab', artifactName: 'demo-lab-prewarmed-1.0.0', template: join('packer', 'demo-lab'), requiresKvm: false, tag: 'v1.0.0-prewarmed', storagePrefix: 'releases/v1.0.0/prewarmed/' });
+    expect(d.runnerLabels).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
+  });
+
+  it('gives the template relative when the appliance was given relative, absolute when absolute', async () => {
+    expect((await detectBuildType({ appliance: './packer/demo-lab/appliance.yml' })).template).toBe(join('packer', 'demo-lab'));
+    expect((await detectBuildType({ appliance: resolve('packer/demo-lab') })).template).toBe(resolve('packer/demo-lab'));
+  });
+
+  it("budgets the manifest's build timeout, the warm's timeouts when pre-warmed, and packing and upload", async () => {
+    // demo-lab: build 30; warm 5 + 30 + 10 + 2 (120 s); packing and upload at least 10 (4 GiB expected).
+    expect((await detectBuildType({ appliance: 'packer/demo-lab', buildType: 'standard' })).timeoutMinutes).toBe(40);
+    expect((await detectBuildType({ appliance: 'packer/demo-lab', buildType: 'prewarmed' })).timeoutMinutes).toBe(87);
+    // hedgehog-lab: build 180; warm 15 + 60 + 30 + 5 (300 s); packing and upload 40 (40 GiB expected).
+    expect((await detectBuildType({ buildType: 'standard' })).timeoutMinutes).toBe(220);
+    expect((await detectBuildType({ buildType: 'prewarmed' })).timeoutMinutes).toBe(330);
+  });
+
+  it('an invalid manifest is an input error before anything else is read', async () => {
+    const bad = join(dir, 'bad-appliance');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'appliance.yml'), readFileSync('packer/demo-lab/appliance.yml', 'utf8').replace('name: demo-lab', 'name: Demo Lab'));
+    const e = await inputError(detectBuildType({ appliance: bad, eventName: 'workflow_dispatch', eventPath: file('bad-event.json', '{not json') }));
+    expect(e.input).toBe('appliance');
+    expect(e.message).toMatch(/^appliance: .*appliance\.yml: name does not match/);
+    const missing = await inputError(detectBuildType({ appliance: join(dir, 'no-such-appliance') }));
+    expect(missing.message).toMatch(/^appliance: .*appliance\.yml does not exist \(give an appliance directory/);
   });
 });
 
