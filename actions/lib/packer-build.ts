@@ -1,53 +1,50 @@
 /**
- * Runs a Packer build the way a CI job needs it: preflight before anything slow, `packer init` (where the
- * Packer version has it), `validate`, then `build -machine-readable` parsed live into timestamped lines
- * grouped by phase, with an SSH watchdog, a timeout, cancellation that takes Packer's whole process group
- * (and so QEMU) down, and finally the OVA.
+ * Runs a Packer build the way a CI job needs it: the appliance checked (manifest, variable contract) before
+ * anything slow, the per-build key and seed, preflight, the base image, `packer init` (where the Packer
+ * version has it), `validate`, then `build -machine-readable` parsed live into timestamped lines grouped by
+ * phase (packer-process.ts), with an SSH watchdog (packer-watchdog.ts), a timeout, cancellation that takes
+ * Packer's whole process group (and so QEMU) down, and finally the OVA.
  *
  * The shape follows packer-plugin-qemu's steps (step-sequence.ts): each step has a run and a cleanup,
  * and the cleanups of every started step run in reverse whatever happens.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { readResourceOverrides } from './appliance.js';
 import { InputError, checkVersion, readBool, readChoice, readInt, readList, readRequired, readString, type InputGetter } from './inputs.js';
-import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
-import { ACCELERATORS, assertPreflight, compareVersions, type Accelerator, type PreflightReport } from './preflight.js';
-import { ArtifactCollector, LineSplitter, parseMachineReadableLine, phaseOf, sshPortFrom, type PackerArtifact, type PackerEvent, type PackerPhase } from './packer-machine-readable.js';
-import { pluginCacheKey, pluginCacheKeyPrefix, templateFiles, type PluginCacheStore } from './packer-plugin-cache.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
-import { diagnoseSsh, formatDiagnosis, type SshDiagnosis } from './ssh-diagnose.js';
+import type { GuestOs } from './ovf-descriptor.js';
+import { applianceVariables, clearDirectory, declaredVariables, makeBuildSeed, prepareApplianceBuild, removeBuildSeed, runBaseImage, templateForPacker, type ApplianceBuild, type ApplianceBuildRequest, type BuildSeed } from './packer-appliance.js';
+import type { PackerArtifact } from './packer-machine-readable.js';
+import { pluginCacheKey, pluginCacheKeyPrefix, type PluginCacheStore } from './packer-plugin-cache.js';
+import { PackerBuildError, findImage, packerHasInit, packerVersion, runPackerCommand, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PackerRun, type PhaseTiming } from './packer-process.js';
+import { SshWatchdog, type SshWatchdogOptions } from './packer-watchdog.js';
+import { ACCELERATORS, assertPreflight, type Accelerator, type PreflightReport } from './preflight.js';
+import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
+import type { SshDiagnosis } from './ssh-diagnose.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 
+export { declaredVariables } from './packer-appliance.js';
+export { PackerBuildError, cleanupLeftovers, packerHasInit, packerVersion, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PhaseTiming } from './packer-process.js';
+export type { SshWatchdogOptions } from './packer-watchdog.js';
+
 export const ON_ERROR = ['cleanup', 'abort'] as const;
+
+/** What the OVF of a plain template's build declares (it has no manifest); appliances declare their own. */
+const PLAIN_TEMPLATE_OS: GuestOs = { cimId: 101, vmwareOsType: 'otherLinux64Guest', description: 'Linux (64-bit)' };
 export const PACKAGES = ['ova', 'none'] as const;
 
-/** Where the build's human-readable lines go: the job log (with groups) or a terminal. */
-export interface BuildReporter {
-  line: (text: string) => void;
-  startGroup: (name: string) => void;
-  endGroup: () => void;
-}
-
-/** A reporter for a terminal: groups become `── name ──` headers. */
-export function terminalReporter(write: (line: string) => void): BuildReporter {
-  return { line: write, startGroup: (name) => write(`── ${name} ──`), endGroup: () => undefined };
-}
-
-export interface SshWatchdogOptions {
-  /** Diagnose once Packer has been waiting for SSH this long (seconds). 0 turns the watchdog off. */
-  afterSeconds: number;
-  /** The user Packer logs in as. */
-  username: string;
-  /** Private key file Packer uses (read when the watchdog fires). */
-  privateKeyFile?: string;
-  password?: string;
-}
-
 export interface PackerBuildOptions {
-  /** A template file or a directory of `*.pkr.hcl` files. */
+  /** A template file or a directory of `*.pkr.hcl` files ('' for an appliance: its manifest names it). */
   template: string;
+  /**
+   * An appliance build: the manifest names the template, and packer-build makes the per-build key and seed
+   * and passes the variable contract (see packer-appliance.ts).
+   */
+  appliance?: ApplianceBuildRequest;
+  /** Inputs that were given explicitly (an appliance's manifest supplies the others' defaults). */
+  explicit?: string[];
   buildType: BuildType;
   version: string;
   /** `-var` values (build_type, version and accelerator are added when the template declares them). */
@@ -62,7 +59,10 @@ export interface PackerBuildOptions {
   githubToken?: string;
   /** Restore and save PACKER_PLUGIN_PATH through `pluginCacheStore`. */
   pluginCache: boolean;
-  /** Persistent PACKER_CACHE_DIR (ISOs) on a self-hosted runner. */
+  /**
+   * PACKER_CACHE_DIR (ISO downloads). Default: the runner's (PACKER_CACHE_DIR of its environment, which
+   * runner-setup sets), else ~/.cache/labforge/packer; `temporary` for one that goes with the build.
+   */
   cacheDir?: string;
   package: (typeof PACKAGES)[number];
   /** Where the build log and the OVA go (created if missing). */
@@ -71,6 +71,8 @@ export interface PackerBuildOptions {
   expectedImageGiB: number;
   vmMemoryMiB: number;
   watchdog: SshWatchdogOptions;
+  /** Stop after `packer validate` (with exactly the variables a build would get). */
+  validateOnly?: boolean;
   /** Also `keep-intermediates` for the OVA packer. */
   keepIntermediates?: boolean;
   /** Seconds Packer gets to clean up after SIGTERM before its process group is killed (default 8). */
@@ -81,11 +83,6 @@ export interface PackerBuildOptions {
   workingDirectory?: string;
   /** KVM device for the preflight (default /dev/kvm). */
   kvmDevice?: string;
-}
-
-export interface PhaseTiming {
-  phase: PackerPhase | 'validate' | 'init' | 'package' | 'preflight';
-  seconds: number;
 }
 
 export interface PackerBuildResult {
@@ -104,20 +101,6 @@ export interface PackerBuildResult {
   watchdog?: SshDiagnosis;
   notes: string[];
 }
-
-/** The build failed; the message says why (Packer's errors, the SSH watchdog's verdict) and where the log is. */
-export class PackerBuildError extends Error {
-  constructor(
-    message: string,
-    readonly buildLog?: string,
-    readonly watchdog?: SshDiagnosis,
-    readonly steps: StepTiming[] = [],
-  ) {
-    super(message);
-    this.name = 'PackerBuildError';
-  }
-}
-
 /** Parses `key=value` lines (the `vars` input). */
 export function parseVars(text: string): Record<string, string> {
   const vars: Record<string, string> = {};
@@ -141,8 +124,17 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
   const watchdogSeconds = readInt(get, 'ssh-watchdog-seconds', 300, { min: 0, max: 24 * 3600 });
   const githubToken = readString(get, 'github-token');
   const password = readString(get, 'ssh-password');
+  const applianceDir = readString(get, 'appliance');
+  const template = readString(get, 'template');
+  if (applianceDir && template) throw new InputError('template', `is set together with appliance (${applianceDir}), whose manifest names the template`, 'give either appliance or template');
+  if (!applianceDir && !template) throw new InputError('appliance', 'is required but empty (and so is template)', 'give an appliance directory such as packer/hedgehog-lab, or a plain Packer template');
+  const explicit = ['timeout-minutes', 'expected-image-gib', 'vm-memory-mib', 'ssh-watchdog-seconds', 'ssh-username'].filter((n) => get(n).trim() !== '');
+  const consolePassword = readString(get, 'console-password');
+  if (consolePassword && !applianceDir) throw new InputError('console-password', 'only applies to an appliance build', 'set appliance, or leave console-password empty');
   return {
-    template: readRequired(get, 'template', 'give the Packer template file or directory, e.g. packer/hedgehog-lab'),
+    template,
+    ...(applianceDir ? { appliance: { dir: applianceDir, overrides: readResourceOverrides(get), ...(consolePassword ? { consolePassword } : {}) } } : {}),
+    explicit,
     buildType,
     version,
     vars: parseVars(get('vars')),
@@ -165,313 +157,9 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
       password: password || undefined,
     },
     keepIntermediates: readBool(get, 'keep-intermediates', false),
+    validateOnly: readBool(get, 'validate-only', false),
     kvmDevice: readString(get, 'kvm-device') || undefined,
   };
-}
-
-/** Variables a template declares (`variable "name"` in HCL, `variables` in JSON). */
-export async function declaredVariables(template: string): Promise<Set<string>> {
-  const names = new Set<string>();
-  for (const file of await templateFiles(template)) {
-    const text = await readFile(file, 'utf8');
-    if (file.endsWith('.json')) {
-      const vars = (JSON.parse(text) as { variables?: Record<string, unknown>; variable?: Record<string, unknown> }).variables ?? {};
-      for (const k of Object.keys(vars)) names.add(k);
-    } else {
-      for (const m of text.matchAll(/^\s*variable\s+"([^"]+)"/gm)) names.add(m[1]!);
-    }
-  }
-  return names;
-}
-
-const processGroupAlive = (pgid: number): boolean => {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Stops a process group: SIGTERM (Packer then stops QEMU and removes its files), and SIGKILL for whatever
- * is left after `graceMs`. Resolves when the group is gone (or after a last SIGKILL).
- */
-export async function stopProcessGroup(pgid: number, graceMs = 8000): Promise<void> {
-  if (!processGroupAlive(pgid)) return;
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    /* gone */
-  }
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && processGroupAlive(pgid)) await sleep(100);
-  if (processGroupAlive(pgid)) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    for (let i = 0; i < 20 && processGroupAlive(pgid); i++) await sleep(50);
-  }
-}
-
-/** What the `post:` step needs to clean up after a cancelled job (saved as action state). */
-export interface BuildLeftovers {
-  pgid?: number;
-  workDir?: string;
-}
-
-/** Cleans up after a job that was cancelled mid-build: Packer's process group and the work directory. */
-export async function cleanupLeftovers(left: BuildLeftovers, graceMs = 8000): Promise<string[]> {
-  const done: string[] = [];
-  if (left.pgid && processGroupAlive(left.pgid)) {
-    await stopProcessGroup(left.pgid, graceMs);
-    done.push(`stopped Packer's process group ${left.pgid}`);
-  }
-  if (left.workDir) {
-    const exists = await stat(left.workDir).then(
-      () => true,
-      () => false,
-    );
-    if (exists) {
-      await rm(left.workDir, { recursive: true, force: true });
-      done.push(`removed ${left.workDir}`);
-    }
-  }
-  return done;
-}
-
-interface PackerRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  errors: string[];
-  artifacts: PackerArtifact[];
-  phases: PhaseTiming[];
-  timedOut: boolean;
-  cancelled: boolean;
-}
-
-interface RunPackerCommandOptions {
-  packer: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  reporter: BuildReporter;
-  signal: AbortSignal;
-  timeoutMs?: number;
-  graceMs: number;
-  onStarted?: (pgid: number) => void;
-  onEvent?: (e: PackerEvent, phase: PackerPhase | undefined) => void;
-  /** Group the live lines by Packer phase. */
-  groupPhases: boolean;
-}
-
-const clock = (d: Date) => d.toISOString().slice(11, 19);
-
-/** Runs one Packer command with `-machine-readable`, streaming its events as human lines. */
-async function runPackerCommand(o: RunPackerCommandOptions): Promise<PackerRun> {
-  const child = spawn(o.packer, o.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const pgid = child.pid;
-  const started = new Promise<void>((res, rej) => {
-    child.once('spawn', res);
-    child.once('error', rej);
-  });
-  await started.catch((e: Error) => {
-    throw new PackerBuildError(`cannot run ${o.packer} (${e.message}); install Packer`);
-  });
-  if (pgid !== undefined) o.onStarted?.(pgid);
-
-  const artifacts = new ArtifactCollector();
-  const errors: string[] = [];
-  const phases: PhaseTiming[] = [];
-  let phase: { name: PackerPhase; since: number } | undefined;
-  let timedOut = false;
-  let cancelled = false;
-  const stdout = new LineSplitter();
-  let stderrText = '';
-
-  const enterPhase = (next: PackerPhase) => {
-    if (phase?.name === next) return;
-    const now = Date.now();
-    if (phase) {
-      phases.push({ phase: phase.name, seconds: Math.round((now - phase.since) / 100) / 10 });
-      if (o.groupPhases) o.reporter.endGroup();
-    }
-    phase = { name: next, since: now };
-    if (o.groupPhases) o.reporter.startGroup(`packer: ${next}`);
-  };
-
-  const handle = (line: string) => {
-    const event = parseMachineReadableLine(line);
-    if (!event) {
-      if (line.trim() !== '') o.reporter.line(line);
-      return;
-    }
-    if (event.kind === 'ui') {
-      const next = phaseOf(event.text);
-      if (next) enterPhase(next);
-      else if (!phase && o.groupPhases) enterPhase('prepare');
-      for (const l of event.text.replace(/^\n+/, '').replace(/\n+$/, '').split('\n')) o.reporter.line(`[${clock(event.time)}] ${event.level === 'error' ? 'ERROR ' : ''}${l}`);
-      if (event.level === 'error' && !/Some builds didn't complete successfully|^\s*-->/.test(event.text)) errors.push(event.text.trim());
-    } else if (event.kind === 'error') {
-      errors.push(`${event.target ? `${event.target}: ` : ''}${event.text.trim()}`);
-    }
-    artifacts.add(event);
-    o.onEvent?.(event, phase?.name);
-  };
-
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => stdout.push(d).forEach(handle));
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => (stderrText += d));
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    if (pgid !== undefined && !stopping) stopping = stopProcessGroup(pgid, o.graceMs);
-  };
-  const onAbort = () => {
-    cancelled = true;
-    o.reporter.line(`[${clock(new Date())}] cancelled: stopping Packer (SIGTERM to its process group, SIGKILL after ${o.graceMs / 1000} s)`);
-    stop();
-  };
-  if (o.signal.aborted) onAbort();
-  else o.signal.addEventListener('abort', onAbort, { once: true });
-  const timer = o.timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        o.reporter.line(`[${clock(new Date())}] timeout: the build ran longer than ${Math.round(o.timeoutMs! / 60000)} minute(s); stopping Packer`);
-        stop();
-      }, o.timeoutMs)
-    : undefined;
-
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
-  if (timer) clearTimeout(timer);
-  o.signal.removeEventListener('abort', onAbort);
-  stdout.flush().forEach(handle);
-  // Packer is gone; make sure nothing it started (QEMU) outlives it.
-  if (pgid !== undefined && processGroupAlive(pgid)) stop();
-  await stopping;
-  if (phase) {
-    phases.push({ phase: phase.name, seconds: Math.round((Date.now() - phase.since) / 100) / 10 });
-    if (o.groupPhases) o.reporter.endGroup();
-  }
-  if (stderrText.trim()) errors.push(...stderrText.trim().split('\n').slice(-5));
-  return { code, signal, errors, artifacts: artifacts.artifacts, phases, timedOut, cancelled };
-}
-
-/** Packer's version, from `packer version` (e.g. `1.6.6`). */
-export async function packerVersion(packer = 'packer'): Promise<string> {
-  return new Promise((res, rej) => {
-    const child = spawn(packer, ['version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', (e) => rej(new PackerBuildError(`cannot run ${packer} (${e.message}); install Packer`)));
-    child.on('close', () => {
-      const v = /Packer v(\d+\.\d+\.\d+)/.exec(out)?.[1];
-      if (v) res(v);
-      else rej(new PackerBuildError(`cannot read the Packer version from '${out.trim()}'`));
-    });
-  });
-}
-
-/** `packer init` exists from Packer 1.7.0. */
-export const packerHasInit = (version: string) => compareVersions(version, '1.7.0') >= 0;
-
-/** Finds the disk image among the artifacts: a `.qcow2` file, else a file qemu-img reads as qcow2. */
-async function findImage(artifacts: PackerArtifact[], cwd: string): Promise<string | undefined> {
-  const files = artifacts.flatMap((a) => a.files.map((f) => resolve(cwd, f)));
-  const byName = files.find((f) => f.endsWith('.qcow2'));
-  if (byName) return byName;
-  for (const f of files) {
-    const format = await new Promise<string>((res) => {
-      const child = spawn('qemu-img', ['info', '--output=json', f], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', () => res(''));
-      child.on('close', () => {
-        try {
-          res((JSON.parse(out) as { format: string }).format);
-        } catch {
-          res('');
-        }
-      });
-    });
-    if (format === 'qcow2') return f;
-  }
-  return undefined;
-}
-
-/** Runs ssh-diagnose against the forwarded port when Packer waits for SSH too long. */
-class SshWatchdog {
-  private timer?: NodeJS.Timeout;
-  private port?: number;
-  private running?: Promise<void>;
-  verdict?: SshDiagnosis;
-
-  constructor(
-    private readonly options: SshWatchdogOptions,
-    private readonly buildLog: string,
-    private readonly reporter: BuildReporter,
-  ) {}
-
-  observe(event: PackerEvent): void {
-    if (event.kind !== 'ui') return;
-    const port = sshPortFrom(event.text);
-    if (port) this.port = port;
-    if (/Waiting for SSH to become available/.test(event.text) && this.options.afterSeconds > 0 && !this.timer && !this.verdict) {
-      this.timer = setTimeout(() => (this.running = this.fire()), this.options.afterSeconds * 1000);
-    }
-    if (/Connected to SSH!/.test(event.text)) this.stop();
-  }
-
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  /** Waits for a diagnosis in progress. */
-  async settle(): Promise<void> {
-    this.stop();
-    await this.running;
-  }
-
-  private async portFromLog(): Promise<number | undefined> {
-    const text = await readFile(this.buildLog, 'utf8').catch(() => '');
-    let port: number | undefined;
-    for (const line of text.split('\n')) port = sshPortFrom(line) ?? port;
-    return port;
-  }
-
-  private async fire(): Promise<void> {
-    const port = this.port ?? (await this.portFromLog());
-    // Plain prefixed lines, no log group: the watchdog speaks inside the wait-ssh phase's group.
-    try {
-      if (port === undefined) {
-        this.reporter.line(`SSH watchdog: Packer has waited ${this.options.afterSeconds} s for SSH, but neither its output nor its log names the forwarded port; no diagnosis`);
-        return;
-      }
-      this.reporter.line(`SSH watchdog: Packer has waited ${this.options.afterSeconds} s for SSH; diagnosing 127.0.0.1:${port} as ${this.options.username}`);
-      const privateKey = this.options.privateKeyFile ? await readFile(this.options.privateKeyFile, 'utf8').catch(() => undefined) : undefined;
-      this.verdict = await diagnoseSsh({
-        host: '127.0.0.1',
-        port,
-        username: this.options.username,
-        password: this.options.password,
-        privateKey,
-        privateKeyPath: this.options.privateKeyFile,
-        timeoutSeconds: 10,
-        waitSeconds: 0,
-        command: 'true',
-        checkSudo: false,
-      });
-      for (const l of formatDiagnosis(this.verdict).trimEnd().split('\n')) this.reporter.line(`SSH watchdog: ${l}`);
-    } catch (e) {
-      this.reporter.line(`SSH watchdog: the diagnosis itself failed: ${(e as Error).message}`);
-    }
-  }
 }
 
 /** Dependencies a caller may replace (the action passes @actions/cache; tests pass their own). */
@@ -503,6 +191,10 @@ interface BuildState {
   notes: string[];
   pgid?: number;
   watchdog?: SshDiagnosis;
+  /** The template Packer gets (a Packer-1.6 copy, see templateForPacker). */
+  packerTemplate?: string;
+  seed?: BuildSeed;
+  baseImageVars: Record<string, string>;
 }
 
 /**
@@ -515,6 +207,26 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
   const signal = deps.signal ?? new AbortController().signal;
   const packer = options.packer ?? 'packer';
   const cwd = resolve(options.workingDirectory ?? process.cwd());
+  // An appliance is loaded and checked (manifest, resources, KVM, console password, the template's variable
+  // contract) before anything slow starts; its manifest supplies the defaults of the inputs not given.
+  let appliance: ApplianceBuild | undefined;
+  if (options.appliance) {
+    appliance = await prepareApplianceBuild({ ...options.appliance, dir: resolve(cwd, options.appliance.dir) }, options.accelerator);
+    const app = appliance.appliance;
+    const given = new Set(options.explicit ?? []);
+    options = {
+      ...options,
+      template: app.template,
+      ...(given.has('timeout-minutes') ? {} : { timeoutMinutes: app.build.timeoutMinutes }),
+      ...(given.has('expected-image-gib') ? {} : { expectedImageGiB: app.build.expectedImageGiB }),
+      ...(given.has('vm-memory-mib') ? {} : { vmMemoryMiB: appliance.resources.memoryMiB }),
+      watchdog: {
+        ...options.watchdog,
+        ...(given.has('ssh-watchdog-seconds') ? {} : { afterSeconds: app.build.sshWatchdogSeconds }),
+        ...(given.has('ssh-username') ? {} : { username: app.build.user }),
+      },
+    };
+  }
   const template = resolve(cwd, options.template);
   if (!(await stat(template).catch(() => undefined))) throw new InputError('template', `${options.template} does not exist`, 'give a Packer template file or a directory of *.pkr.hcl files');
   for (const f of options.varFiles) if (!(await stat(resolve(cwd, f)).catch(() => undefined))) throw new InputError('var-files', `${f} does not exist`, 'list existing .pkrvars.hcl files');
@@ -523,21 +235,44 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
   }
   const outputDir = resolve(cwd, options.outputDir);
   await mkdir(outputDir, { recursive: true });
-  const state: BuildState = { options, cwd, buildLog: join(outputDir, 'packer-build.log'), env: {}, notes: [] };
+  const state: BuildState = { options, cwd, buildLog: join(outputDir, 'packer-build.log'), env: {}, notes: [], baseImageVars: {} };
   const pluginPath = deps.pluginPath ?? join(process.env.HOME ?? tmpdir(), '.cache', 'labforge', 'packer-plugins');
   const graceMs = (options.graceSeconds ?? 8) * 1000;
+  // Packer's image output directory of an appliance build (Packer refuses to reuse one).
+  const imageDir = join(outputDir, 'image');
+  const opts = options;
+  const applianceName = appliance?.appliance.name ?? 'hedgehog-lab';
 
-  const commonArgs = async (): Promise<string[]> => {
+  const commonArgs = async (s: BuildState): Promise<string[]> => {
     const declared = await declaredVariables(template);
-    const vars: Record<string, string> = {};
-    if (declared.has('build_type')) vars.build_type = options.buildType;
-    if (declared.has('version')) vars.version = options.version;
-    if (declared.has('accelerator')) vars.accelerator = options.accelerator;
-    Object.assign(vars, options.vars);
+    let vars: Record<string, string> = {};
+    if (appliance) {
+      vars = applianceVariables(appliance, {
+        version: opts.version,
+        buildType: opts.buildType,
+        accelerator: opts.accelerator,
+        seedDir: s.seed!.seed.dir,
+        privateKeyFile: s.seed!.privateKeyFile,
+        outputDirectory: imageDir,
+        declared,
+        baseImage: s.baseImageVars,
+        userVars: opts.vars,
+      });
+    } else {
+      if (declared.has('build_type')) vars.build_type = opts.buildType;
+      if (declared.has('version')) vars.version = opts.version;
+      if (declared.has('accelerator')) vars.accelerator = opts.accelerator;
+      Object.assign(vars, opts.vars);
+    }
     const args = Object.entries(vars).map(([k, v]) => `-var=${k}=${v}`);
-    args.push(...options.varFiles.map((f) => `-var-file=${resolve(cwd, f)}`));
-    if (options.only.length > 0) args.push(`-only=${options.only.join(',')}`);
+    args.push(...opts.varFiles.map((f) => `-var-file=${resolve(cwd, f)}`));
+    if (opts.only.length > 0) args.push(`-only=${opts.only.join(',')}`);
     return args;
+  };
+  const cacheDir = (workDir: string): string => {
+    if (opts.cacheDir === 'temporary') return join(workDir, 'packer_cache');
+    if (opts.cacheDir) return resolve(cwd, opts.cacheDir);
+    return process.env.PACKER_CACHE_DIR || join(process.env.HOME ?? tmpdir(), '.cache', 'labforge', 'packer');
   };
 
   const steps: Step<BuildState>[] = [
@@ -555,8 +290,8 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
           CHECKPOINT_DISABLE: '1',
           // Packer's temporary files (scripts, keys) land here and go with the work directory.
           TMPDIR: join(s.workDir, 'tmp'),
-          // Without cache-dir, Packer's download cache is temporary too (instead of a packer_cache/ in the checkout).
-          PACKER_CACHE_DIR: options.cacheDir ? resolve(cwd, options.cacheDir) : join(s.workDir, 'packer_cache'),
+          // ISO downloads persist in the runner's cache (never a packer_cache/ in the checkout) unless asked otherwise.
+          PACKER_CACHE_DIR: cacheDir(s.workDir),
           ...(options.pluginCache ? { PACKER_PLUGIN_PATH: pluginPath } : {}),
           ...(options.githubToken ? { PACKER_GITHUB_API_TOKEN: options.githubToken } : {}),
         };
@@ -566,8 +301,19 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
       },
     },
     {
+      // The per-build key and the seed that authorizes it (appliance builds): removed in every outcome.
+      name: 'seed',
+      skip: () => !appliance,
+      run: async (s) => {
+        s.seed = await makeBuildSeed(appliance!, { parentDir: s.workDir!, version: opts.version });
+        reporter.line(`seed: ${appliance!.appliance.build.seed.format} user-data authorizing a new ed25519 key for ${appliance!.appliance.build.user}; login user ${appliance!.appliance.login.user} (${appliance!.passwordHash ? 'console password set, stored as its SHA-512 crypt hash' : 'password locked'})`);
+      },
+      cleanup: async (s) => removeBuildSeed(s.seed),
+    },
+    {
       name: 'preflight',
-      skip: () => deps.skipPreflight === true,
+      // A validation needs no KVM, disk or memory: only a build does.
+      skip: () => deps.skipPreflight === true || options.validateOnly === true,
       run: async (s) => {
         reporter.startGroup('preflight');
         try {
@@ -625,9 +371,30 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
       },
     },
     {
+      name: 'base-image',
+      skip: () => !appliance?.appliance.build.baseImage,
+      run: async (s, stepSignal) => {
+        reporter.startGroup('base image');
+        try {
+          s.baseImageVars = await runBaseImage(appliance!.appliance, { signal: stepSignal, log: reporter.line });
+          for (const [k, v] of Object.entries(s.baseImageVars)) reporter.line(`base image: ${k}=${v}`);
+        } finally {
+          reporter.endGroup();
+        }
+      },
+    },
+    {
+      name: 'template',
+      run: async (s) => {
+        s.packerTemplate = await templateForPacker(template, packerHasInit(s.packerVersion!), s.workDir!);
+        if (s.packerTemplate !== template) reporter.line(`packer ${s.packerVersion}: using a copy of ${basename(template)} without its required_plugins file (Packer < 1.7 rejects it; its builders are built in)`);
+        if (appliance) await clearDirectory(imageDir);
+      },
+    },
+    {
       name: 'validate',
       run: async (s) => {
-        const run = await runPackerCommand({ packer, args: ['validate', ...(await commonArgs()), template], env: s.env, cwd, reporter, signal, graceMs, groupPhases: false });
+        const run = await runPackerCommand({ packer, args: ['validate', ...(await commonArgs(s)), s.packerTemplate!], env: s.env, cwd, reporter, signal, graceMs, groupPhases: false });
         if (run.cancelled) throw new PackerBuildError('cancelled during packer validate', s.buildLog);
         if (run.code !== 0) throw new PackerBuildError(`packer validate failed: ${run.errors.join('; ') || `exit code ${run.code}`}`, s.buildLog);
         reporter.line(`packer validate: ${basename(template)} is valid`);
@@ -635,9 +402,10 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
     },
     {
       name: 'build',
+      skip: () => options.validateOnly === true,
       run: async (s) => {
-        const watchdog = new SshWatchdog(options.watchdog, s.buildLog, reporter);
-        const args = ['build', '-machine-readable', `-on-error=${options.onError}`, ...(await commonArgs()), template];
+        const watchdog = new SshWatchdog({ ...options.watchdog, ...(s.seed ? { privateKeyFile: s.seed.privateKeyFile } : {}) }, s.buildLog, reporter);
+        const args = ['build', '-machine-readable', `-on-error=${options.onError}`, ...(await commonArgs(s)), s.packerTemplate!];
         try {
           s.run = await runPackerCommand({
             packer,
@@ -675,7 +443,7 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
     },
     {
       name: 'plugins-save',
-      skip: (s) => !options.pluginCache || !deps.pluginCacheStore || !s.pluginKey || s.pluginHit === s.pluginKey,
+      skip: (s) => options.validateOnly === true || !options.pluginCache || !deps.pluginCacheStore || !s.pluginKey || s.pluginHit === s.pluginKey,
       run: async (s) => {
         await deps.pluginCacheStore!.save(pluginPath, s.pluginKey!).then(
           () => reporter.line(`plugin cache: saved ${s.pluginKey}`),
@@ -685,16 +453,21 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
     },
     {
       name: 'package',
-      skip: () => options.package === 'none',
+      skip: () => options.package === 'none' || options.validateOnly === true,
       run: async (s, stepSignal) => {
         if (!s.image) throw new PackerBuildError(`the build produced no qcow2 disk image to pack (artifacts: ${s.run?.artifacts.flatMap((a) => a.files).join(', ') || 'none'}); set package: none for builds without a disk`, s.buildLog);
         reporter.startGroup('package: OVA');
         try {
           s.ova = await packOva({
             image: s.image,
-            out: join(outputDir, `${artifactBaseName(options.buildType, options.version)}.ova`),
+            out: join(outputDir, `${artifactBaseName(applianceName, options.buildType, options.version)}.ova`),
+            appliance: applianceName,
             buildType: options.buildType,
             version: options.version,
+            // A plain template has no manifest: the OVF then declares the defaults of pack-ova.
+            os: appliance?.appliance.os ?? PLAIN_TEMPLATE_OS,
+            cpus: appliance?.resources.cpus ?? 4,
+            memoryMiB: appliance?.resources.memoryMiB ?? 8192,
             keepIntermediates: options.keepIntermediates,
             log: reporter.line,
             signal: stepSignal,

@@ -5,7 +5,13 @@ export const buildCommand: Command = {
   name: 'build',
   summary: 'Preflight, packer init/validate/build (streamed, with an SSH watchdog) and pack the OVA; prints JSON outputs.',
   flags: {
-    template: { type: 'string', description: 'Packer template file or directory' },
+    appliance: { type: 'string', description: 'appliance directory with appliance.yml (e.g. packer/demo-lab); names the template' },
+    template: { type: 'string', description: 'a plain Packer template file or directory (instead of an appliance)' },
+    profile: { type: 'string', description: "the appliance's resource profile", default: 'the manifest default' },
+    cpus: { type: 'string', description: "vCPUs (overrides the profile's)" },
+    'memory-mib': { type: 'string', description: "memory in MiB (overrides the profile's)" },
+    'disk-gib': { type: 'string', description: "disk in GiB (overrides the profile's)" },
+    'validate-only': { type: 'boolean', description: 'stop after packer validate, with exactly the variables a build gets' },
     'build-type': { type: 'string', description: 'standard or prewarmed', default: 'standard' },
     version: { type: 'string', description: 'semantic version of the appliance' },
     vars: { type: 'string', multiple: true, description: 'key=value for -var (repeatable)' },
@@ -14,7 +20,7 @@ export const buildCommand: Command = {
     accelerator: { type: 'string', description: 'kvm, or tcg when asked for explicitly', default: 'kvm' },
     'timeout-minutes': { type: 'string', description: 'stop the build after this long', default: '120' },
     'on-error': { type: 'string', description: 'cleanup or abort (packer -on-error)', default: 'cleanup' },
-    'cache-dir': { type: 'string', description: 'persistent PACKER_CACHE_DIR (ISOs)' },
+    'cache-dir': { type: 'string', description: "PACKER_CACHE_DIR (ISOs), or 'temporary'", default: '$PACKER_CACHE_DIR or ~/.cache/labforge/packer' },
     package: { type: 'string', description: 'ova or none', default: 'ova' },
     'output-dir': { type: 'string', description: 'where the build log and the OVA go', default: 'labforge-output' },
     'expected-image-gib': { type: 'string', description: 'expected image size for the disk preflight', default: '40' },
@@ -25,9 +31,11 @@ export const buildCommand: Command = {
     'plugin-cache': { type: 'string', description: 'use PACKER_PLUGIN_PATH ~/.cache/labforge/packer-plugins', default: 'true' },
     'keep-intermediates': { type: 'boolean', description: 'keep the OVA work directory' },
   },
-  details: 'The GitHub token for packer init is read from $PACKER_GITHUB_API_TOKEN, never from a flag.\nExit codes: 0 built, 1 the build failed, 2 bad input.',
+  details:
+    'Secrets are read from the environment, never from flags: $PACKER_GITHUB_API_TOKEN (packer init) and\n$LABFORGE_CONSOLE_PASSWORD (the appliance login user\'s console password; only its hash reaches the image).\nExample: labforge build --appliance packer/hedgehog-lab --version 1.0.0 --validate-only\nExit codes: 0 built, 1 the build failed, 2 bad input.',
   run: async ({ get, log, print }) => {
-    const options = readPackerBuildOptions(get);
+    const withSecrets = (name: string) => (name === 'console-password' ? (process.env.LABFORGE_CONSOLE_PASSWORD ?? '').trim() : get(name));
+    const options = readPackerBuildOptions(withSecrets);
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);

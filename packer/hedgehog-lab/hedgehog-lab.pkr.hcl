@@ -3,7 +3,8 @@
 # The lab is initialized on the first boot of every copy. The pre-warmed
 # variant is this image plus the warm stage (labforge vlab-warm), which runs
 # the same orchestrator (`hedgehog-lab build-init`); there is no second
-# provisioning path. Run it through build.sh (per-build SSH key and seed).
+# provisioning path. Build it with `labforge build --appliance packer/hedgehog-lab`
+# (or the packer-build action): it makes the per-build SSH key and seed.
 
 locals {
   guest_dir = "${path.root}/../guest"
@@ -88,6 +89,6 @@ build {
   # reset, the build key removed, free space trimmed.
   provisioner "shell" {
     execute_command = "sudo -n env {{ .Vars }} bash -euo pipefail '{{ .Path }}'"
-    inline          = ["/usr/local/sbin/hedgehog-lab-seal --remove-authorized-keys ${var.ssh_username}"]
+    inline          = ["/usr/local/sbin/hedgehog-lab-seal --remove-all-authorized-keys"]
   }
 }

@@ -18,12 +18,12 @@ variable "iso_checksum" {
 
 variable "seed_dir" {
   type        = string
-  description = "Directory with the rendered autoinstall seed (user-data, meta-data), made by render-seed.sh."
+  description = "Directory with the rendered autoinstall seed (user-data, meta-data), made per build by packer-build."
 }
 
 variable "ssh_private_key_file" {
   type        = string
-  description = "Private half of the per-build key whose public half is in the seed (made by build.sh)."
+  description = "Private half of the per-build key whose public half is in the seed (made by packer-build)."
 }
 
 variable "ssh_username" {
