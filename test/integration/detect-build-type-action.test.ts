@@ -25,14 +25,30 @@ describe('the bundled detect-build-type action, run as the runner runs it', () =
       source: 'dispatch',
       warm: 'true',
       'requires-kvm': 'true',
+      appliance: 'hedgehog-lab',
       'artifact-name': 'hedgehog-lab-prewarmed-2.1.0',
       'storage-prefix': 'releases/v2.1.0/prewarmed/',
-      template: 'packer/hedgehog-lab-prewarmed',
+      template: 'packer/hedgehog-lab',
     });
     expect(JSON.parse(run.outputs['runner-labels'] ?? '')).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
-    expect(Number(run.outputs['timeout-minutes'])).toBeGreaterThan(0);
-    expect(run.summary).toContain('Build decision: prewarmed 2.1.0');
+    expect(Number(run.outputs['timeout-minutes'])).toBe(330);
+    expect(run.summary).toContain('Build decision: hedgehog-lab prewarmed 2.1.0');
     expect(run.summary).toContain('workflow was dispatched with build_type=prewarmed');
+  });
+
+  it('reads another appliance from its directory', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { appliance: 'packer/demo-lab', version: '1.0.0' }, env: { GITHUB_EVENT_NAME: 'push' } });
+    expect(run.errors).toEqual([]);
+    expect(run.outputs).toMatchObject({ appliance: 'demo-lab', template: 'packer/demo-lab', 'artifact-name': 'demo-lab-standard-1.0.0', 'requires-kvm': 'false', 'timeout-minutes': '40', 'storage-prefix': 'releases/v1.0.0/standard/' });
+    expect(JSON.parse(run.outputs['runner-labels'] ?? '')).toEqual(['self-hosted', 'linux', 'x64', 'kvm']);
+  });
+
+  it('fails with one ::error line on an appliance without a manifest, before anything else', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { appliance: 'packer/guest' }, env: { GITHUB_REF: 'refs/tags/nightly-7' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      '::error title=detect-build-type::appliance: packer/guest/appliance.yml does not exist (give an appliance directory holding appliance.yml, e.g. packer/demo-lab)',
+    ]);
   });
 
   it('decides a tag push', async () => {
@@ -84,6 +100,8 @@ describe('labforge detect-build-type', () => {
     expect(cli.code).toBe(0);
     const action = await runBundledAction('detect-build-type', { event: { name: 'workflow_dispatch', payload: { inputs: { build_type: 'prewarmed', version: '2.1.0' } } } });
     expect(JSON.parse(cli.stdout)).toEqual(action.outputs);
+    const demo = await runCli(['detect-build-type', '--appliance', 'packer/demo-lab', '--ref', 'refs/tags/v1.0.0-prewarmed']);
+    expect(JSON.parse(demo.stdout)).toMatchObject({ appliance: 'demo-lab', 'artifact-name': 'demo-lab-prewarmed-1.0.0', 'timeout-minutes': '87' });
   });
 
   it('decides a tag and an OVA', async () => {
@@ -113,6 +131,7 @@ describe('labforge detect-build-type', () => {
     const sub = await runCli(['detect-build-type', '--help']);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain('--marker VALUE');
+    expect(sub.stdout).toContain('--appliance VALUE');
   });
 });
 
