@@ -18,7 +18,7 @@ function actionsCacheStore(): PluginCacheStore | undefined {
 
 await runAction('packer-build', {
   main: async () => {
-    for (const secret of [core.getInput('github-token'), core.getInput('ssh-password')]) if (secret) core.setSecret(secret);
+    for (const secret of [core.getInput('github-token'), core.getInput('ssh-password'), core.getInput('console-password')]) if (secret) core.setSecret(secret);
     const options = readPackerBuildOptions(actionInputs);
     const controller = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
