@@ -22,13 +22,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { InputError, checkVersion, readBool, readChoice, readInt, readString, type InputGetter } from './inputs.js';
+import { InputError, checkVersion, inputsFrom, readBool, readChoice, readInt, readString, type InputGetter } from './inputs.js';
 import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines } from './serial-log.js';
 import { createSeed, removeSeed, seedQemuArgs, SEED_VOLUME_ID, type CloudInitSeed } from './cloud-init-seed.js';
+import { chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
 export const ORCHESTRATOR = '/usr/local/sbin/hedgehog-lab';
@@ -261,6 +262,45 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     qemuArgs: parseQemuArgs(get('qemu-args')),
     version: versionRaw === '' ? '0.0.0-dev' : checkVersion(versionRaw, 'version'),
   };
+}
+
+/**
+ * The warm inputs of an appliance build: with an `appliance` input (a directory with appliance.yml), every
+ * input left empty takes the manifest's value — the profile's CPUs, memory and nested virtualization, the
+ * build user logging in through a fresh cloud-init seed, the lab's init/ready/status/seal commands and the
+ * warm timeouts — so the warm VM is the VM the manifest describes. Without it, as {@link readWarmOptions}.
+ */
+export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOptions & { appliance?: Appliance; resources?: ResourceChoice }> {
+  const dir = readString(get, 'appliance');
+  if (dir === '') return readWarmOptions(get);
+  const appliance = await loadAppliance(dir);
+  const resources = chooseResources(appliance, readResourceOverrides(inputsFrom({ profile: get('profile'), cpus: get('cpus'), 'memory-mib': get('memory') })));
+  const c = appliance.lab.commands;
+  const fallback: Record<string, string> = {
+    memory: String(resources.memoryMiB),
+    cpus: String(resources.cpus),
+    'ssh-user': appliance.build.user,
+    'cloud-init-seed': 'true',
+    'init-command': c.init,
+    'ready-command': c.ready,
+    'status-command': c.status,
+    'seal-command': c.seal,
+    'init-timeout-minutes': String(appliance.warm.initTimeoutMinutes),
+    'ready-timeout-minutes': String(appliance.warm.readyTimeoutMinutes),
+    'ssh-timeout-minutes': String(appliance.warm.sshTimeoutMinutes),
+    'shutdown-timeout-seconds': String(appliance.warm.shutdownTimeoutSeconds),
+  };
+  const accelerator = get('accelerator').trim() || 'kvm';
+  if (appliance.kvm === 'required' && accelerator !== 'kvm') {
+    throw new InputError('accelerator', `${accelerator} cannot warm ${appliance.name}: its manifest says kvm: required`, 'warm it on a KVM runner with accelerator kvm');
+  }
+  // Nested virtualization when the profile needs it, and only where KVM can give it.
+  if (get('nested').trim() === '') fallback.nested = String(resources.nestedVirtualization && accelerator === 'kvm');
+  const withManifest: InputGetter = (name) => {
+    const v = get(name);
+    return v.trim() !== '' ? v : (fallback[name] ?? '');
+  };
+  return { ...readWarmOptions(withManifest), appliance, resources };
 }
 
 // ------------------------------------------------------------------- steps --

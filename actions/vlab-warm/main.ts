@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
-import { cleanupWarm, readWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
+import { cleanupWarm, readApplianceWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
 
 /** Masks a private key in the log: the whole text and each of its base64 lines. */
 function maskKey(key: string): void {
@@ -12,7 +12,7 @@ await runAction('vlab-warm', {
   main: async () => {
     const key = core.getInput('ssh-key');
     if (key.trim() !== '') maskKey(key);
-    const options = readWarmOptions(actionInputs);
+    const options = await readApplianceWarmOptions(actionInputs);
     const controller = new AbortController();
     const cancel = (sig: NodeJS.Signals) => controller.abort(new Error(`cancelled by ${sig}`));
     process.once('SIGINT', cancel);

@@ -1,9 +1,11 @@
 import type { Command, FlagSpec } from '../command.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
-import { readWarmOptions, warmImage, WarmError } from '../../actions/lib/vlab-warm.js';
+import { readApplianceWarmOptions, warmImage, WarmError } from '../../actions/lib/vlab-warm.js';
 
 /** The vlab-warm action's inputs, as flags with the same names. */
 export const warmFlags: Record<string, FlagSpec> = {
+  appliance: { type: 'string', description: "appliance directory with appliance.yml: empty flags take the manifest's values" },
+  profile: { type: 'string', description: "the appliance's resource profile", default: 'the manifest default' },
   image: { type: 'string', description: 'standard qcow2 image to warm (never modified: the warm runs on an overlay)' },
   output: { type: 'string', description: 'where to write the pre-warmed qcow2' },
   attach: { type: 'string', description: 'HOST:PORT of a running machine to warm instead of booting image (no boot, shutdown or flatten)' },
@@ -55,7 +57,7 @@ export const warmCommand: Command = {
     'Exit codes: 0 warmed, 1 the warm failed (nothing left running), 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {
-    const options = readWarmOptions(withAttach(get));
+    const options = await readApplianceWarmOptions(withAttach(get));
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
       log(`labforge warm: ${sig} received, stopping QEMU and removing the overlay`);
