@@ -2,9 +2,11 @@
  * The download portal: `index.html` (one self-contained page that reads well on a phone) and
  * `DOWNLOADS.md`, generated from the catalog (`index.json`) and published at the prefix root.
  *
- * Every release gets its build type, size, date, a download link, its SHA-256, resume-friendly download
- * commands (curl -C -, wget -c, aria2c) and verification commands for Linux, macOS and Windows, under a
- * short "which build should I pick" section.
+ * Releases are grouped by appliance (`hedgehog-lab`, `demo-lab`, …): two appliances can publish the same
+ * version and build type, and a reader must never mistake one for the other. Every release gets its
+ * appliance, build type, size, date, a download link, its SHA-256, resume-friendly download commands
+ * (curl -C -, wget -c, aria2c) and verification commands for Linux, macOS and Windows, under a short "which
+ * build should I pick" section.
  */
 import type { ArtifactStore } from './artifact-store.js';
 import { CATALOG_KEY, readCatalog, sortReleases, type Catalog, type CatalogRelease } from './release-catalog.js';
@@ -83,29 +85,42 @@ function releaseDate(r: CatalogRelease): string {
   return (r.buildDate || r.publishedAt || '').slice(0, 10);
 }
 
-/** Renders the single-page HTML portal. */
+/** The releases of each appliance, appliances by name, each newest first. */
+export function releasesByAppliance(catalog: Catalog): { appliance: string; releases: CatalogRelease[] }[] {
+  const groups: { appliance: string; releases: CatalogRelease[] }[] = [];
+  for (const r of sortReleases(catalog.releases)) {
+    const last = groups[groups.length - 1];
+    if (last?.appliance === r.appliance) last.releases.push(r);
+    else groups.push({ appliance: r.appliance, releases: [r] });
+  }
+  return groups;
+}
+
+/** Renders the single-page HTML portal: one section per appliance, one card per release. */
 export function renderPortalHtml(catalog: Catalog, links: Map<CatalogRelease, ReleaseLinks>, opts: { title?: string } = {}): string {
   const title = opts.title ?? 'Hedgehog lab appliance downloads';
-  const releases = sortReleases(catalog.releases);
-  const cards = releases
-    .map((r) => {
-      const l = links.get(r)!;
-      const cmds = downloadCommands(r, l)
-        .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
-        .join('');
-      const checks = verifyCommands(r, l)
-        .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
-        .join('');
-      return `<section class="rel" id="${escapeHtml(`${r.buildType}-${r.version}`)}">
-<h2>v${escapeHtml(r.version)} <span class="badge ${escapeHtml(r.buildType)}">${r.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'}</span></h2>
+  const groups = releasesByAppliance(catalog);
+  const card = (r: CatalogRelease) => {
+    const l = links.get(r)!;
+    const cmds = downloadCommands(r, l)
+      .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
+      .join('');
+    const checks = verifyCommands(r, l)
+      .map((c) => `<p class="lbl">${escapeHtml(c.label)}</p><pre>${escapeHtml(c.command)}</pre>`)
+      .join('');
+    return `<section class="rel" id="${escapeHtml(`${r.appliance}-${r.buildType}-${r.version}`)}">
+<h3><span class="app">${escapeHtml(r.appliance)}</span> v${escapeHtml(r.version)} <span class="badge ${escapeHtml(r.buildType)}">${r.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'}</span></h3>
 <p class="meta">${escapeHtml(formatBytes(r.size))} · built ${escapeHtml(releaseDate(r))} · first boot ${escapeHtml(r.firstBoot)}${r.gitSha ? ` · <code>${escapeHtml(r.gitSha.slice(0, 12))}</code>` : ''}</p>
 <p><a class="dl" href="${escapeHtml(l.href)}">Download ${escapeHtml(r.name)}</a> <a href="${escapeHtml(l.sha256Href)}">.sha256</a>${l.expires ? ` <span class="exp">link valid until ${escapeHtml(l.expires)}</span>` : ''}</p>
 <p class="lbl">SHA-256</p><pre class="sum">${escapeHtml(r.sha256)}</pre>
 <details><summary>Download commands (resume after an interruption)</summary>${cmds}</details>
 <details><summary>Verify the download</summary>${checks}</details>
 </section>`;
-    })
+  };
+  const sections = groups
+    .map((g) => `<h2 class="appliance" id="${escapeHtml(g.appliance)}">${escapeHtml(g.appliance)}</h2>\n<p class="meta">${g.releases.length} release(s) of the ${escapeHtml(g.appliance)} appliance</p>\n${g.releases.map(card).join('\n')}`)
     .join('\n');
+  const contents = groups.length > 1 ? `<p class="meta">Appliances: ${groups.map((g) => `<a href="#${escapeHtml(g.appliance)}">${escapeHtml(g.appliance)}</a>`).join(' · ')}</p>\n` : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -116,7 +131,8 @@ export function renderPortalHtml(catalog: Catalog, links: Map<CatalogRelease, Re
 :root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--mut:#57606a;--box:#f6f8fa;--acc:#0969da}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--mut:#8d96a0;--box:#161b22;--acc:#4493f8}}
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:52rem;padding:1rem}
-h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.2rem;margin:.2rem 0}
+h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.3rem;margin:1.2rem 0 .2rem}h3{font-size:1.15rem;margin:.2rem 0}
+.app{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-weight:600}
 a{color:var(--acc)}.dl{display:inline-block;padding:.5rem .9rem;border-radius:.4rem;background:var(--acc);color:#fff;text-decoration:none;font-weight:600;margin:.3rem 0}
 .rel{border:1px solid var(--box);border-radius:.6rem;padding:.8rem;margin:1rem 0;background:var(--box)}
 .meta,.lbl,.exp{color:var(--mut);font-size:.9rem;margin:.2rem 0}
@@ -128,23 +144,24 @@ summary{cursor:pointer;margin:.4rem 0}table{border-collapse:collapse}td{padding:
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
-<p class="meta">${releases.length} release(s) · catalog updated ${escapeHtml(catalog.updated.slice(0, 16).replace('T', ' '))} UTC · <a href="${CATALOG_KEY}">index.json</a></p>
+<p class="meta">${catalog.releases.length} release(s) · catalog updated ${escapeHtml(catalog.updated.slice(0, 16).replace('T', ' '))} UTC · <a href="${CATALOG_KEY}">index.json</a></p>
 <h2>Which build should I pick?</h2>
 <table>
 <tr><td><span class="badge standard">standard</span></td><td>${escapeHtml(PICK_TEXT.standard)}</td></tr>
 <tr><td><span class="badge prewarmed">pre-warmed</span></td><td>${escapeHtml(PICK_TEXT.prewarmed)}</td></tr>
 </table>
 <p class="meta">Downloads are large: use a command below that resumes, and check the SHA-256 before importing the OVA.</p>
-${cards || '<p>No releases have been published yet.</p>'}
+${contents}${sections || '<p>No releases have been published yet.</p>'}
 </body>
 </html>
 `;
 }
 
-/** Renders DOWNLOADS.md with the same content. */
+/** Renders DOWNLOADS.md with the same content: a table naming each release's appliance, then one section per appliance. */
 export function renderDownloadsMarkdown(catalog: Catalog, links: Map<CatalogRelease, ReleaseLinks>, opts: { title?: string } = {}): string {
   const title = opts.title ?? 'Hedgehog lab appliance downloads';
-  const releases = sortReleases(catalog.releases);
+  const groups = releasesByAppliance(catalog);
+  const releases = groups.flatMap((g) => g.releases);
   const lines = [
     `# ${title}`,
     '',
@@ -155,21 +172,24 @@ export function renderDownloadsMarkdown(catalog: Catalog, links: Map<CatalogRele
     '',
     '## Releases',
     '',
-    '| version | build | size | built | download | SHA-256 |',
-    '|---|---|---|---|---|---|',
+    '| appliance | version | build | size | built | download | SHA-256 |',
+    '|---|---|---|---|---|---|---|',
     ...releases.map((r) => {
       const l = links.get(r)!;
-      return `| v${r.version} | ${r.buildType} | ${formatBytes(r.size)} | ${releaseDate(r)} | [${r.name}](${l.href}) | \`${r.sha256}\` |`;
+      return `| ${r.appliance} | v${r.version} | ${r.buildType} | ${formatBytes(r.size)} | ${releaseDate(r)} | [${r.name}](${l.href}) | \`${r.sha256}\` |`;
     }),
     '',
   ];
-  for (const r of releases) {
-    const l = links.get(r)!;
-    lines.push(`### v${r.version} ${r.buildType}`, '', `First boot: ${r.firstBoot}.${l.expires ? ` The links are valid until ${l.expires}.` : ''}`, '', 'Download (resumes after an interruption):', '', '```sh');
-    for (const c of downloadCommands(r, l)) lines.push(`# ${c.label}`, c.command);
-    lines.push('```', '', 'Verify:', '', '```sh');
-    for (const c of verifyCommands(r, l)) lines.push(`# ${c.label}`, c.command);
-    lines.push('```', '');
+  for (const g of groups) {
+    lines.push(`## ${g.appliance}`, '');
+    for (const r of g.releases) {
+      const l = links.get(r)!;
+      lines.push(`### ${r.appliance} v${r.version} ${r.buildType}`, '', `First boot: ${r.firstBoot}.${l.expires ? ` The links are valid until ${l.expires}.` : ''}`, '', 'Download (resumes after an interruption):', '', '```sh');
+      for (const c of downloadCommands(r, l)) lines.push(`# ${c.label}`, c.command);
+      lines.push('```', '', 'Verify:', '', '```sh');
+      for (const c of verifyCommands(r, l)) lines.push(`# ${c.label}`, c.command);
+      lines.push('```', '');
+    }
   }
   if (releases.length === 0) lines.push('No releases have been published yet.', '');
   return lines.join('\n');

@@ -8,13 +8,18 @@
  */
 import semver from 'semver';
 import { PreconditionFailedError, type ArtifactStore } from './artifact-store.js';
-import type { BuildType } from './release-names.js';
+import { LEGACY_APPLIANCE, type BuildType } from './release-names.js';
 
 export const CATALOG_KEY = 'index.json';
 export const CATALOG_SCHEMA = 1;
 
-/** One published release (a version of one build type). */
+/**
+ * One published release: a version of one build type of one appliance. Two appliances may publish the same
+ * version and build type; their entries (and files) are told apart by `appliance`.
+ */
 export interface CatalogRelease {
+  /** The appliance's name (`hedgehog-lab`, `demo-lab`); entries written before it was recorded read as `hedgehog-lab`. */
+  appliance: string;
   version: string;
   buildType: BuildType;
   tag: string;
@@ -50,7 +55,7 @@ export function emptyCatalog(): Catalog {
   return { schema: CATALOG_SCHEMA, updated: new Date(0).toISOString(), releases: [] };
 }
 
-/** Parses index.json; a clear error when it is not a labforge catalog. */
+/** Parses index.json; a clear error when it is not a labforge catalog. Entries without `appliance` get `hedgehog-lab`. */
 export function parseCatalog(text: string, where: string): Catalog {
   let data: unknown;
   try {
@@ -60,12 +65,23 @@ export function parseCatalog(text: string, where: string): Catalog {
   }
   const c = data as Partial<Catalog>;
   if (typeof c !== 'object' || c === null || !Array.isArray(c.releases)) throw new Error(`${where} is not a labforge release catalog (no "releases" array)`);
-  return { schema: c.schema ?? CATALOG_SCHEMA, updated: c.updated ?? '', releases: c.releases };
+  const releases = c.releases.map((r: Partial<CatalogRelease>) => ({ ...r, appliance: typeof r.appliance === 'string' && r.appliance !== '' ? r.appliance : LEGACY_APPLIANCE }) as CatalogRelease);
+  return { schema: c.schema ?? CATALOG_SCHEMA, updated: c.updated ?? '', releases };
 }
 
-/** Releases newest first: by version (semver), then build type. */
+/** What tells two catalog entries apart: the appliance, the version and the build type. */
+export type ReleaseIdentity = Pick<CatalogRelease, 'appliance' | 'version' | 'buildType'>;
+
+/** Whether two entries are the same release (same appliance, version and build type). */
+export function sameRelease(a: ReleaseIdentity, b: ReleaseIdentity): boolean {
+  return a.appliance === b.appliance && a.version === b.version && a.buildType === b.buildType;
+}
+
+/** Releases grouped by appliance (by name), each newest first: by version (semver), then build type. */
 export function sortReleases(releases: CatalogRelease[]): CatalogRelease[] {
   return [...releases].sort((a, b) => {
+    const byAppliance = a.appliance.localeCompare(b.appliance);
+    if (byAppliance !== 0) return byAppliance;
     const byVersion = semver.rcompare(a.version, b.version);
     return byVersion !== 0 ? byVersion : a.buildType.localeCompare(b.buildType);
   });
@@ -112,15 +128,15 @@ export async function updateCatalog(store: ArtifactStore, change: (c: Catalog) =
   }
 }
 
-/** Adds or replaces the entry of one release (same version and build type). */
+/** Adds or replaces the entry of one release (same appliance, version and build type); other appliances' entries stay. */
 export function withRelease(release: CatalogRelease): (c: Catalog) => Catalog {
   return (c) => ({
     ...c,
-    releases: [...c.releases.filter((r) => !(r.version === release.version && r.buildType === release.buildType)), release],
+    releases: [...c.releases.filter((r) => !sameRelease(r, release)), release],
   });
 }
 
-/** Removes the entries of the given releases. */
-export function withoutReleases(gone: { version: string; buildType: BuildType }[]): (c: Catalog) => Catalog {
-  return (c) => ({ ...c, releases: c.releases.filter((r) => !gone.some((g) => g.version === r.version && g.buildType === r.buildType)) });
+/** Removes the entries of the given releases (each named by appliance, version and build type). */
+export function withoutReleases(gone: ReleaseIdentity[]): (c: Catalog) => Catalog {
+  return (c) => ({ ...c, releases: c.releases.filter((r) => !gone.some((g) => sameRelease(g, r))) });
 }

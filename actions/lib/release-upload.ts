@@ -10,11 +10,11 @@ import type { Storage } from '@google-cloud/storage';
 import type { ArtifactStore, UploadFileResult } from './artifact-store.js';
 import { DirectoryStore } from './file-destination.js';
 import { GcsStore } from './gcs-upload.js';
-import { InputError } from './inputs.js';
+import { InputError, readString, type InputGetter } from './inputs.js';
 import { readOvaProperties } from './ova-read.js';
 import { publishPortal, type PortalResult } from './download-portal.js';
 import { updateCatalog, withRelease, type CatalogRelease } from './release-catalog.js';
-import { artifactBaseName, isBuildType, releasePrefix, releaseTag, type BuildType } from './release-names.js';
+import { LEGACY_APPLIANCE, artifactBaseName, checkApplianceName, isApplianceName, isBuildType, releasePrefix, releaseTag, type BuildType } from './release-names.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 import type { RetryOptions } from './storage-retry.js';
 import { TransferProgress, formatBytes } from './transfer-progress.js';
@@ -22,6 +22,11 @@ import { sha256sumLine, type FileDigests } from './upload-hashing.js';
 import type { DestinationOptions, UploadOptions } from './upload-options.js';
 
 export interface UploadReleaseOptions extends UploadOptions {
+  /**
+   * The appliance the release belongs to (a name such as `hedgehog-lab`, not a directory). Default: the OVA's
+   * `appliance` property, else `hedgehog-lab`.
+   */
+  appliance?: string;
   /** Progress and notes (core.info in the action, stderr in the CLI). */
   log?: (line: string) => void;
   /** Time between progress lines. Default 5000 ms. */
@@ -72,6 +77,8 @@ export interface UploadReleaseResult {
 /** The metadata companion, `<base>.metadata.json`. */
 export interface ReleaseMetadata {
   name: string;
+  /** The appliance's name (`hedgehog-lab`, `demo-lab`). */
+  appliance: string;
   version: string;
   buildType: BuildType;
   tag: string;
@@ -90,6 +97,19 @@ export interface ReleaseMetadata {
 /** A rough first-boot expectation per build type (shown in the metadata and the portal). */
 export function expectedFirstBoot(buildType: BuildType): string {
   return buildType === 'prewarmed' ? 'under 5 minutes (the lab was initialized at build time and only resumes)' : '15–20 minutes (the lab is initialized on first boot)';
+}
+
+/**
+ * Reads the upload's `appliance` input: an appliance NAME (`hedgehog-lab`), validated like appliance.yml's
+ * `name`; undefined when not given. A directory such as `packer/demo-lab` is an input error that says so.
+ */
+export function readUploadAppliance(get: InputGetter): string | undefined {
+  const v = readString(get, 'appliance');
+  if (v === '') return undefined;
+  if (!isApplianceName(v) && /[/.]/.test(v)) {
+    throw new InputError('appliance', `'${v.slice(0, 80)}' looks like a path, but upload-artifact takes the appliance's name`, 'give the name from appliance.yml, e.g. hedgehog-lab, or leave it empty to read it from the OVA');
+  }
+  return checkApplianceName(v, 'appliance');
 }
 
 /** Opens the store for a destination. */
@@ -144,9 +164,11 @@ function workflowRunUrl(env: NodeJS.ProcessEnv): string {
 
 /**
  * Publishes the files matched by `options.path`. With a version and build type (given, or read from the
- * OVA's labforge properties) it is a release: files go under `releases/v<version>/<build-type>/`, the
+ * OVA's labforge properties) it is a release of an appliance (`options.appliance`, else the OVA's
+ * `appliance` property, else `hedgehog-lab`): files go under `releases/v<version>/<build-type>/`, the
  * `.sha256` and `.metadata.json` companions are published, the catalog is updated, retention applied and
  * (with `portal`) the portal regenerated. Without them the files are published as-is under the prefix.
+ * The storage directory is shared by every appliance at that version; file names differ by the appliance.
  */
 export async function uploadRelease(options: UploadReleaseOptions): Promise<UploadReleaseResult> {
   const log = options.log ?? (() => {});
@@ -156,6 +178,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   const primary = pickPrimary(sized);
 
   // Release identity: inputs first, else the OVA's own labforge properties.
+  if (options.appliance !== undefined) checkApplianceName(options.appliance, 'appliance');
   let version = options.version;
   let buildType = options.buildType;
   let ovaProps: Record<string, string> = {};
@@ -165,6 +188,11 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     buildType = ovaProps.buildType;
     log(`release: v${version} ${buildType}, from the labforge properties of ${basename(primary)}`);
   }
+  const fromOva = ovaProps.appliance && isApplianceName(ovaProps.appliance) ? ovaProps.appliance : undefined;
+  const appliance = options.appliance ?? fromOva ?? LEGACY_APPLIANCE;
+  if (options.appliance !== undefined && fromOva !== undefined && fromOva !== options.appliance) {
+    log(`note: ${basename(primary)} says it is a build of ${fromOva}, but the appliance input says ${options.appliance}; publishing it as ${options.appliance}`);
+  }
   const isRelease = version !== undefined && buildType !== undefined;
   if (!isRelease && (options.retentionKeep > 0 || options.portal)) {
     throw new InputError(options.retentionKeep > 0 ? 'retention-keep' : 'portal', 'needs a release (version and build-type)', 'set version and build-type, or publish an OVA that carries the labforge properties');
@@ -173,8 +201,8 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   const primaryName = basename(primary);
   const metadataName = isRelease ? `${primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName}.metadata.json` : '';
   const sumName = `${primaryName}.sha256`;
-  if (isRelease && primaryName.endsWith('.ova') && primaryName !== `${artifactBaseName(buildType!, version!)}.ova`) {
-    log(`note: ${primaryName} does not follow the ${artifactBaseName(buildType!, version!)}.ova naming; publishing it under its own name`);
+  if (isRelease && primaryName.endsWith('.ova') && primaryName !== `${artifactBaseName(appliance, buildType!, version!)}.ova`) {
+    log(`note: ${primaryName} does not follow the ${artifactBaseName(appliance, buildType!, version!)}.ova naming; publishing it under its own name`);
   }
 
   const store = openStore(options);
@@ -194,7 +222,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
       key: `${dir}${name}`,
       overwrite: options.overwrite,
       contentType: name.endsWith('.ova') ? 'application/x-virtualbox-ova' : 'application/octet-stream',
-      metadata: isRelease ? { labforgeVersion: version!, labforgeBuildType: buildType! } : {},
+      metadata: isRelease ? { labforgeAppliance: appliance, labforgeVersion: version!, labforgeBuildType: buildType! } : {},
       onBytes: (n) => progress.add(n),
       log,
     });
@@ -251,6 +279,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   const publishedAt = new Date().toISOString();
   const metadata: ReleaseMetadata = {
     name: primaryName,
+    appliance,
     version: version!,
     buildType: buildType!,
     tag: releaseTag(buildType!, version!),
@@ -279,6 +308,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   await writeFile(out.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
 
   const release: CatalogRelease = {
+    appliance,
     version: version!,
     buildType: buildType!,
     tag: metadata.tag,
@@ -300,10 +330,10 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   };
   await updateCatalog(store, withRelease(release), { log });
   out.release = release;
-  log(`catalog: ${store.uri('index.json')} lists v${version} ${buildType}`);
+  log(`catalog: ${store.uri('index.json')} lists ${appliance} v${version} ${buildType}`);
 
   if (options.retentionKeep > 0) {
-    out.retention = await applyRetention(store, { buildType: buildType!, keep: options.retentionKeep, protect: { version: version! }, dryRun: options.retentionDryRun, log });
+    out.retention = await applyRetention(store, { appliance, buildType: buildType!, keep: options.retentionKeep, protect: { version: version! }, dryRun: options.retentionDryRun, log });
   }
   if (options.portal) {
     out.portal = await publishPortal(store, { ...(options.signedUrlHours > 0 ? { signedUrlHours: options.signedUrlHours } : {}), log });
@@ -316,6 +346,7 @@ export function uploadOutputs(r: UploadReleaseResult): Record<string, string> {
   return {
     uri: r.uri,
     url: r.url,
+    appliance: r.release?.appliance ?? '',
     sha256: r.sha256,
     crc32c: r.crc32c,
     size: String(r.size),

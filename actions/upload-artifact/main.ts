@@ -1,13 +1,14 @@
 import * as core from '@actions/core';
 import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
-import { uploadOutputs, uploadRelease } from '../lib/release-upload.js';
+import { readUploadAppliance, uploadOutputs, uploadRelease } from '../lib/release-upload.js';
 import { formatBytes } from '../lib/transfer-progress.js';
 import { readUploadOptions } from '../lib/upload-options.js';
 
 await runAction('upload-artifact', {
   main: async () => {
     const options = readUploadOptions(actionInputs);
-    const r = await uploadRelease({ ...options, log: (line) => core.info(line) });
+    const appliance = readUploadAppliance(actionInputs);
+    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log: (line) => core.info(line) });
     setOutputs(uploadOutputs(r));
     const rows: [string, string][] = r.files.map((f) => [
       `\`${f.name}\``,
@@ -21,7 +22,7 @@ await runAction('upload-artifact', {
       rows.push([r.retention.dryRun ? 'retention (dry run, would delete)' : 'retention (deleted)', gone]);
     }
     if (r.portal) rows.push(['portal', `${r.portal.htmlUri} (${r.portal.releases} releases)`]);
-    const title = r.release ? `Published v${r.release.version} ${r.release.buildType}` : `Published to ${r.destination}`;
+    const title = r.release ? `Published ${r.release.appliance} v${r.release.version} ${r.release.buildType}` : `Published to ${r.destination}`;
     await writeSummaryTable(title, rows);
   },
 });

@@ -199,7 +199,7 @@ describe('publishing a release to GCS', () => {
   it('keeps every entry when releases update the catalog at the same time', async () => {
     const store = new GcsStore({ location: { bucket, prefix: 'labs/' }, parallelism: 2, partSize: MiB, endpoint: emulator.endpoint, retry: fastRetry });
     const entry = (v: string): CatalogRelease => ({
-      version: v, buildType: 'standard', tag: `v${v}`, name: `hedgehog-lab-standard-${v}.ova`, key: `releases/v${v}/standard/x.ova`, uri: '', url: '', size: 1,
+      appliance: 'hedgehog-lab', version: v, buildType: 'standard', tag: `v${v}`, name: `hedgehog-lab-standard-${v}.ova`, key: `releases/v${v}/standard/x.ova`, uri: '', url: '', size: 1,
       sha256: 'a'.repeat(64), crc32c: 'AAAAAA==', sha256Key: '', metadataKey: '', files: [], buildDate: '', gitSha: '', workflowRunUrl: '', firstBoot: '', publishedAt: '',
     });
     const versions = ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0', '1.5.0', '2.0.0', '2.1.0'];
@@ -253,6 +253,30 @@ describe('retention and the portal on GCS', () => {
     expect(html).toContain('name="viewport"');
     expect(html).not.toMatch(/<script|<link |src="http/); // self-contained
     expect(md).not.toContain('v1.0.0 | standard');
+  });
+
+  it('keeps two appliances at one version apart: both catalog entries, retention per appliance, only its own objects deleted', async () => {
+    const publish = async (appliance: string, version: string, extra: Partial<UploadReleaseOptions> = {}) => {
+      const { path } = makeFile(`${appliance}-standard-${version}.ova`, 100_000);
+      return uploadRelease(options(path, { appliance, version, buildType: 'standard', ...extra }));
+    };
+    await publish('hedgehog-lab', '1.0.0');
+    await publish('demo-lab', '1.0.0');
+    await publish('demo-lab', '1.1.0');
+    const r = await publish('demo-lab', '1.2.0', { retentionKeep: 2, portal: true });
+    expect(r.retention!.deleted).toEqual([{ version: '1.0.0', keys: ['releases/v1.0.0/standard/demo-lab-standard-1.0.0.metadata.json', 'releases/v1.0.0/standard/demo-lab-standard-1.0.0.ova', 'releases/v1.0.0/standard/demo-lab-standard-1.0.0.ova.sha256'] }]);
+    expect(emulator.objectNames(bucket).filter((n) => n.includes('releases/v1.0.0/')).sort()).toEqual([
+      'labs/releases/v1.0.0/standard/hedgehog-lab-standard-1.0.0.metadata.json',
+      'labs/releases/v1.0.0/standard/hedgehog-lab-standard-1.0.0.ova',
+      'labs/releases/v1.0.0/standard/hedgehog-lab-standard-1.0.0.ova.sha256',
+    ]);
+    const catalog = JSON.parse((await emulator.readObject(bucket, 'labs/index.json')).toString());
+    expect(catalog.releases.map((x: CatalogRelease) => `${x.appliance} ${x.version} ${x.buildType}`)).toEqual(['demo-lab 1.2.0 standard', 'demo-lab 1.1.0 standard', 'hedgehog-lab 1.0.0 standard']);
+    const md = JSON.parse((await emulator.readObject(bucket, 'labs/releases/v1.2.0/standard/demo-lab-standard-1.2.0.metadata.json')).toString());
+    expect(md).toMatchObject({ appliance: 'demo-lab', name: 'demo-lab-standard-1.2.0.ova' });
+    const html = (await emulator.readObject(bucket, 'labs/index.html')).toString();
+    expect(html.indexOf('id="demo-lab"')).toBeLessThan(html.indexOf('id="hedgehog-lab"'));
+    expect(html).toContain('Download hedgehog-lab-standard-1.0.0.ova');
   });
 
   it('makes objects public on a fine-grained bucket and explains uniform bucket-level access', async () => {

@@ -54,11 +54,12 @@ describe('the bundled upload-artifact action', () => {
     });
     expect(run.outputs.crc32c).toMatch(/^[A-Za-z0-9+/]{6}==$/);
     expect(JSON.parse(run.outputs.files ?? '[]')).toHaveLength(1);
-    expect(run.summary).toContain('Published v1.4.0 prewarmed');
+    expect(run.summary).toContain('Published hedgehog-lab v1.4.0 prewarmed');
+    expect(run.outputs.appliance).toBe('hedgehog-lab');
     expect(run.summary).toContain(sha);
     expect(run.stdout).toMatch(/upload hedgehog-lab-prewarmed-1\.4\.0\.ova: 100\.0% .*MiB\/s/);
     const md = JSON.parse((await emulator.readObject('action-labs', 'hedgehog/releases/v1.4.0/prewarmed/hedgehog-lab-prewarmed-1.4.0.metadata.json')).toString());
-    expect(md).toMatchObject({ gitSha: 'abcdef1234567890', workflowRunUrl: 'https://github.com/octo/labs/actions/runs/42', buildType: 'prewarmed', reason: 'Spring workshop' });
+    expect(md).toMatchObject({ appliance: 'hedgehog-lab', gitSha: 'abcdef1234567890', workflowRunUrl: 'https://github.com/octo/labs/actions/runs/42', buildType: 'prewarmed', reason: 'Spring workshop' });
     expect(md.firstBoot).toMatch(/under 5 minutes/);
     // a local copy of the metadata, beside the artifact, for the release step
     expect(run.outputs['metadata-file']).toBe(join(dir, 'hedgehog-lab-prewarmed-1.4.0.metadata.json'));
@@ -71,6 +72,29 @@ describe('the bundled upload-artifact action', () => {
     });
     expect(again.code).toBe(1);
     expect(again.errors.join('\n')).toMatch(/::error title=upload-artifact::gs:\/\/action-labs\/hedgehog\/releases\/v1\.4\.0\/prewarmed\/hedgehog-lab-prewarmed-1\.4\.0\.ova already exists/);
+  });
+
+  it('publishes another appliance named by the appliance input beside it, at the same version', async () => {
+    const ova = join(dir, 'demo-lab-prewarmed-1.4.0.ova');
+    writeFileSync(ova, randomBytes(300_000));
+    const run = await runBundledAction('upload-artifact', {
+      inputs: { path: ova, destination: 'gs://action-labs/hedgehog', appliance: 'demo-lab', version: '1.4.0', 'build-type': 'prewarmed', endpoint: emulator.endpoint, portal: 'true' },
+    });
+    expect(run.errors).toEqual([]);
+    expect(run.outputs).toMatchObject({ appliance: 'demo-lab', uri: 'gs://action-labs/hedgehog/releases/v1.4.0/prewarmed/demo-lab-prewarmed-1.4.0.ova' });
+    expect(run.summary).toContain('Published demo-lab v1.4.0 prewarmed');
+    const catalog = JSON.parse((await emulator.readObject('action-labs', 'hedgehog/index.json')).toString());
+    expect(catalog.releases.map((r: { appliance: string; version: string }) => `${r.appliance} ${r.version}`)).toEqual(['demo-lab 1.4.0', 'hedgehog-lab 1.4.0']);
+  });
+
+  it('refuses an appliance directory where a name belongs, before any request', async () => {
+    const before = emulator.requests.length;
+    const run = await runBundledAction('upload-artifact', { inputs: { path: join(dir, 'hedgehog-lab-prewarmed-1.4.0.ova'), destination: 'gs://action-labs/hedgehog', appliance: 'packer/demo-lab', endpoint: emulator.endpoint } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      "::error title=upload-artifact::appliance: 'packer/demo-lab' looks like a path, but upload-artifact takes the appliance's name (give the name from appliance.yml, e.g. hedgehog-lab, or leave it empty to read it from the OVA)",
+    ]);
+    expect(emulator.requests.length).toBe(before);
   });
 
   it('fails on a bad input naming it, before any request', async () => {
