@@ -110,7 +110,7 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
   if (named.buildType !== facts.buildType || named.version !== facts.version) {
     throw new InputError(
       'tag',
-      `${tag} names a ${named.buildType} ${named.version} release but ${options.sha256File} is for ${facts.buildType} ${facts.version}`,
+      `${tag} names a ${named.buildType} ${named.version} release but ${options.sha256File} is for ${facts.appliance} ${facts.buildType} ${facts.version}`,
       `release ${facts.fileName} under ${releaseTag(facts.buildType, facts.version)}, or give the files of the build the tag names`,
     );
   }

@@ -3,16 +3,20 @@
  *
  * The facts come from the files the upload publishes beside every OVA (see the design notes): the
  * `<name>.ova.sha256` file (`sha256sum -c` format, always present) and the `<name>.metadata.json` file
- * (version, build type, size, sha256, build date, git sha, run URL, expected first-boot time). Flags of
+ * (appliance, version, build type, size, sha256, build date, git sha, run URL, expected first-boot time).
+ * Where the metadata does not name the appliance, the file name (`<appliance>-<build-type>-<version>.ova`)
+ * does; metadata written before releases carried their appliance is `hedgehog-lab`. Flags of
  * `labforge release` fill in or override what the metadata does not say (the download URL, the reason).
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { InputError } from './inputs.js';
-import { isBuildType, type BuildType } from './release-names.js';
+import { LEGACY_APPLIANCE, isApplianceName, isBuildType, parseArtifactBaseName, type BuildType } from './release-names.js';
 
 /** What a person needs to pick, download and verify one build. */
 export interface ReleaseFacts {
+  /** The appliance's name (`hedgehog-lab`, `demo-lab`). */
+  appliance: string;
   buildType: BuildType;
   version: string;
   /** The OVA's file name, e.g. `hedgehog-lab-prewarmed-1.4.0.ova`. */
@@ -67,11 +71,9 @@ export function parseSha256Line(text: string, source: string): { sha256: string;
   return { sha256: (m[1] ?? '').toLowerCase(), fileName: basename(m[2] ?? '') };
 }
 
-/** Reads `hedgehog-lab-<build-type>-<version>.ova` back into its build type and version. */
-export function parseArtifactFileName(fileName: string): { buildType: BuildType; version: string } | undefined {
-  const m = /^hedgehog-lab-([a-z]+)-(.+)\.ova$/.exec(fileName);
-  if (!m || !isBuildType(m[1] ?? '')) return undefined;
-  return { buildType: m[1] as BuildType, version: m[2] ?? '' };
+/** Reads `<appliance>-<build-type>-<version>.ova` back into its appliance, build type and version. */
+export function parseArtifactFileName(fileName: string): { appliance: string; buildType: BuildType; version: string } | undefined {
+  return fileName.endsWith('.ova') ? parseArtifactBaseName(fileName) : undefined;
 }
 
 /** Looks a key up in metadata regardless of its spelling (`buildType`, `build-type`, `build_type`). */
@@ -126,7 +128,7 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
 
   const typeWord = metadataString(meta, 'buildType') ?? fromName?.buildType;
   if (typeWord === undefined) {
-    throw new InputError('sha256-file', `cannot tell the build type: ${fileName} is not named hedgehog-lab-<build-type>-<version>.ova and no metadata file says it`, 'give --metadata-file, or the .sha256 file of a labforge OVA');
+    throw new InputError('sha256-file', `cannot tell the build type: ${fileName} is not named <appliance>-<build-type>-<version>.ova and no metadata file says it`, 'give --metadata-file, or the .sha256 file of a labforge OVA');
   }
   if (!isBuildType(typeWord)) {
     throw new InputError('metadata-file', `buildType is '${typeWord}', which is not a build type`, 'the metadata must say standard or prewarmed');
@@ -134,6 +136,13 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
   const version = metadataString(meta, 'version') ?? fromName?.version;
   if (version === undefined) {
     throw new InputError('metadata-file', `cannot tell the version of ${fileName}`, 'give the metadata file published with the OVA');
+  }
+  const appliance = metadataString(meta, 'appliance') ?? fromName?.appliance ?? LEGACY_APPLIANCE;
+  if (!isApplianceName(appliance)) {
+    throw new InputError('metadata-file', `appliance is '${appliance.slice(0, 80)}', which is not an appliance name`, 'the metadata must name the appliance as its appliance.yml does, e.g. hedgehog-lab');
+  }
+  if (fromName && fromName.appliance !== appliance) {
+    throw new InputError('metadata-file', `it says appliance ${appliance}, but ${fileName} in ${options.sha256File} is a build of ${fromName.appliance}`, 'the two files belong to different appliances; give the pair published together');
   }
   const metaSha = metadataString(meta, 'sha256');
   if (metaSha !== undefined && metaSha.toLowerCase() !== sha256) {
@@ -146,6 +155,7 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
     typeof firstBootMinutes === 'number' ? `about ${firstBootMinutes} minutes` : metadataString(meta, 'expectedFirstBoot', 'firstBoot', 'expectedFirstBootTime');
   const o = options.overrides ?? {};
   const facts: ReleaseFacts = {
+    appliance,
     buildType: typeWord,
     version,
     fileName,
@@ -181,9 +191,9 @@ function cell(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
 }
 
-/** The release's title: `Hedgehog lab appliance 1.4.0 (pre-warmed)`. */
-export function releaseTitle(facts: Pick<ReleaseFacts, 'buildType' | 'version'>): string {
-  return `Hedgehog lab appliance ${facts.version} (${facts.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'})`;
+/** The release's title: `hedgehog-lab 1.4.0 (pre-warmed)`. */
+export function releaseTitle(facts: Pick<ReleaseFacts, 'appliance' | 'buildType' | 'version'>): string {
+  return `${facts.appliance} ${facts.version} (${facts.buildType === 'prewarmed' ? 'pre-warmed' : 'standard'})`;
 }
 
 /**
@@ -192,6 +202,7 @@ export function releaseTitle(facts: Pick<ReleaseFacts, 'buildType' | 'version'>)
  */
 export function renderReleaseNotes(facts: ReleaseFacts): string {
   const rows: [string, string][] = [
+    ['Appliance', `\`${facts.appliance}\``],
     ['Build type', `\`${facts.buildType}\` — ${BUILD_TYPE_LINE[facts.buildType]}`],
     ['Version', facts.version],
     ['File', `\`${facts.fileName}\``],

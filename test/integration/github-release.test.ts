@@ -64,7 +64,8 @@ describe('publishing the release of a tag', () => {
     expect(r.draft).toBe(false);
     expect(r.prerelease).toBe(false);
     expect(r.target_commitish).toBe('abc1234');
-    expect(r.name).toBe('Hedgehog lab appliance 1.4.0 (pre-warmed)');
+    expect(r.name).toBe('hedgehog-lab 1.4.0 (pre-warmed)');
+    expect(r.body).toContain('| Appliance | `hedgehog-lab` |');
     expect(r.body).toContain('`prewarmed`');
     expect(r.body).toContain('21.3 GiB (22,877,000,000 bytes)');
     expect(r.body).toContain(SHA);
@@ -181,7 +182,7 @@ describe('failing clearly', () => {
     expect(err.message).toBe(
       'tag: v1.4.0 names a standard 1.4.0 release but ' +
         shaFile +
-        ' is for prewarmed 1.4.0 (release hedgehog-lab-prewarmed-1.4.0.ova under v1.4.0-prewarmed, or give the files of the build the tag names)',
+        ' is for hedgehog-lab prewarmed 1.4.0 (release hedgehog-lab-prewarmed-1.4.0.ova under v1.4.0-prewarmed, or give the files of the build the tag names)',
     );
     expect(api.requests).toHaveLength(0);
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatSize, parseSha256Line, readReleaseFacts, renderReleaseNotes } from '../../actions/lib/release-notes.js';
+import { formatSize, parseSha256Line, readReleaseFacts, releaseTitle, renderReleaseNotes } from '../../actions/lib/release-notes.js';
 
 let dir: string;
 beforeAll(() => {
@@ -23,7 +23,7 @@ describe('reading the facts of a build', () => {
     const sha = join(dir, 'a.sha256');
     writeFileSync(sha, `${HEX}  hedgehog-lab-standard-1.2.3.ova\n`);
     const facts = await readReleaseFacts({ sha256File: sha });
-    expect(facts).toMatchObject({ buildType: 'standard', version: '1.2.3', sha256: HEX, size: undefined });
+    expect(facts).toMatchObject({ appliance: 'hedgehog-lab', buildType: 'standard', version: '1.2.3', sha256: HEX, size: undefined });
     expect(facts.firstBoot).toContain('15–20 minutes');
     expect((await readReleaseFacts({ sha256File: sha, overrides: { size: 2048 } })).size).toBe(2048);
   });
@@ -34,7 +34,7 @@ describe('reading the facts of a build', () => {
     const meta = join(dir, 'b.json');
     writeFileSync(meta, JSON.stringify({ 'build-type': 'prewarmed', version: '2.0.0', size: '1024', expected_first_boot_minutes: 4, reason: 'workshop' }));
     const facts = await readReleaseFacts({ sha256File: sha, metadataFile: meta });
-    expect(facts).toMatchObject({ buildType: 'prewarmed', size: 1024, firstBoot: 'about 4 minutes', reason: 'workshop' });
+    expect(facts).toMatchObject({ appliance: 'hedgehog-lab', buildType: 'prewarmed', size: 1024, firstBoot: 'about 4 minutes', reason: 'workshop' });
     writeFileSync(meta, JSON.stringify({ buildType: 'prewarmed', version: '2.0.0', sha256: 'f'.repeat(64) }));
     await expect(readReleaseFacts({ sha256File: sha, metadataFile: meta })).rejects.toThrow(`metadata-file: its sha256 ${'f'.repeat(64)} differs from ${HEX}`);
     writeFileSync(meta, '[1]');
@@ -42,9 +42,48 @@ describe('reading the facts of a build', () => {
   });
 });
 
+describe('the appliance of a build', () => {
+  it('comes from the file name of another appliance', async () => {
+    const sha = join(dir, 'demo.sha256');
+    writeFileSync(sha, `${HEX}  demo-lab-prewarmed-1.0.0.ova\n`);
+    expect(await readReleaseFacts({ sha256File: sha })).toMatchObject({ appliance: 'demo-lab', buildType: 'prewarmed', version: '1.0.0', fileName: 'demo-lab-prewarmed-1.0.0.ova' });
+  });
+
+  it('comes from the metadata, and metadata made before appliances were recorded reads as hedgehog-lab', async () => {
+    const sha = join(dir, 'odd.sha256');
+    writeFileSync(sha, `${HEX}  my-build.ova\n`);
+    const meta = join(dir, 'odd.json');
+    writeFileSync(meta, JSON.stringify({ appliance: 'demo-lab', buildType: 'standard', version: '1.1.0' }));
+    expect((await readReleaseFacts({ sha256File: sha, metadataFile: meta })).appliance).toBe('demo-lab');
+    writeFileSync(meta, JSON.stringify({ buildType: 'standard', version: '1.1.0' }));
+    expect((await readReleaseFacts({ sha256File: sha, metadataFile: meta })).appliance).toBe('hedgehog-lab');
+  });
+
+  it('refuses metadata of one appliance beside the checksum of another', async () => {
+    const sha = join(dir, 'mix.sha256');
+    writeFileSync(sha, `${HEX}  hedgehog-lab-standard-1.0.0.ova\n`);
+    const meta = join(dir, 'mix.json');
+    writeFileSync(meta, JSON.stringify({ appliance: 'demo-lab', buildType: 'standard', version: '1.0.0' }));
+    await expect(readReleaseFacts({ sha256File: sha, metadataFile: meta })).rejects.toThrow(/^metadata-file: it says appliance demo-lab, but hedgehog-lab-standard-1\.0\.0\.ova in .* is a build of hedgehog-lab \(/);
+    writeFileSync(meta, JSON.stringify({ appliance: 'Demo Lab', buildType: 'standard', version: '1.0.0' }));
+    await expect(readReleaseFacts({ sha256File: sha, metadataFile: meta })).rejects.toThrow(/^metadata-file: appliance is 'Demo Lab', which is not an appliance name/);
+  });
+});
+
 describe('the release notes', () => {
+  it('name the appliance in the title and the table', () => {
+    const facts = { appliance: 'demo-lab', buildType: 'standard' as const, version: '1.0.0', fileName: 'demo-lab-standard-1.0.0.ova', sha256: HEX, firstBoot: 'about a minute' };
+    expect(releaseTitle(facts)).toBe('demo-lab 1.0.0 (standard)');
+    const notes = renderReleaseNotes(facts);
+    expect(notes).toContain('## demo-lab 1.0.0 (standard)');
+    expect(notes).toContain('| Appliance | `demo-lab` |');
+    expect(notes).toContain('sha256sum -c demo-lab-standard-1.0.0.ova.sha256');
+    expect(notes).toContain('| Expected first boot | about a minute |');
+  });
+
   it('state build type, size, checksum, first boot, link and verification', () => {
     const notes = renderReleaseNotes({
+      appliance: 'hedgehog-lab',
       buildType: 'prewarmed',
       version: '1.4.0',
       fileName: 'hedgehog-lab-prewarmed-1.4.0.ova',

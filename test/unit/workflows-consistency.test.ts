@@ -101,10 +101,10 @@ jobs:
       - run: echo \${{ needs.a.outputs.missing }}
 `);
     expect(problems).toEqual([
-      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: artifact-name, build-type, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
+      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: appliance, artifact-name, build-type, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
       'wf.yml:13: jobs.a.steps[0] "echo "${{ steps.detect.outputs.version }}"" reads steps.detect.outputs.version before step detect has run (it is step 1)',
       'wf.yml:19: jobs.a.steps[1] "detect" reads inputs.versoin, which the workflow\'s trigger does not declare (declared: version)',
-      "wf.yml:18: jobs.a.steps[1] \"detect\" passes input 'colour' that actions/detect-build-type/action.yml does not declare (declared: build-type, marker, ova, templates-dir, version)",
+      "wf.yml:18: jobs.a.steps[1] \"detect\" passes input 'colour' that actions/detect-build-type/action.yml does not declare (declared: appliance, build-type, marker, ova, version)",
       'wf.yml:22: jobs.a.steps[3] "echo ${{ steps.script.outputs.made }} ${{ steps.script.outputs.lost }}" reads steps.script.outputs.lost, which step script does not produce (its run: script writes no \'lost=\' to $GITHUB_OUTPUT)',
       'wf.yml:26: jobs.b.steps[0] "echo ${{ needs.a.outputs.kind }}" reads needs.a.outputs.kind, but jobs.b does not list a in needs (needs: none)',
       'wf.yml:31: jobs.c.steps[0] "./actions/no-such-action" uses ./actions/no-such-action, but actions/no-such-action/action.yml does not exist (write it, or stop using the action here)',
