@@ -1,54 +1,49 @@
 /**
- * The main job on local defaults: the whole flow the release workflow runs, on this machine.
+ * The main job on local defaults: the flow build.yml runs, with the same modules, inputs and order.
  *
- *   detect → build the standard image (Packer) → warm it (pre-warmed builds) → pack the OVA
+ *   detect → packer-build (the appliance's standard image) → vlab-warm (pre-warmed builds) → pack the OVA
  *          → upload with checksums → download portal
  *
- * "Local defaults" are: the tiny test guest (test/guest/build-guest.sh, Debian with the hedgehog-lab
- * orchestrator and the test-lab driver) as the appliance, the accelerator that works here (KVM if usable,
- * else TCG), and a `file://` bucket under the output directory. Every phase calls the same module as the
- * corresponding action (packer-build, vlab-warm, pack-ova, upload-artifact); the pipeline only wires them.
+ * Everything appliance-specific comes from the appliance's manifest (default: the demo appliance,
+ * packer/demo-lab): its template and resources, its build user and seed, the warm's commands and timeouts,
+ * the OVF's OS. "Local defaults" are that appliance, the accelerator that works here (KVM if usable, else
+ * TCG; an appliance that requires KVM is then refused), and a `file://` bucket under the output directory.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 import { detectBuildType, type BuildDecision } from './build-decision.js';
-import { checkVersion, readBool, readChoice, readString, type InputGetter } from './inputs.js';
+import { InputError, checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import { runPackerBuild, terminalReporter } from './packer-build.js';
 import { kvmAvailable } from './qemu-vm.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
-import { warmImage, type WarmOptions, type WarmResult } from './vlab-warm.js';
+import { readApplianceWarmOptions, warmImage, type WarmResult } from './vlab-warm.js';
 import { uploadRelease, type UploadReleaseResult } from './release-upload.js';
 import { parseDestination } from './upload-options.js';
 
 export interface PipelineOptions {
   buildType: BuildType;
   version: string;
+  /** The appliance directory (holding appliance.yml); default packer/demo-lab. */
+  appliance: string;
+  /** Profile and resource overrides (`profile`, `cpus`, `memory-mib`, `disk-gib`). */
+  resources: ReturnType<typeof readResourceOverrides>;
   /** Where everything goes (default ./out): work files, the OVA, and the `bucket/` destination. */
   outDir: string;
-  /** The repository root (templates, guest scripts). */
+  /** The repository root (the demo appliance, the guest scripts). */
   repoRoot: string;
   /** kvm when /dev/kvm is usable, else tcg. */
   accelerator: 'kvm' | 'tcg';
   /** Replace a release of the same version in the local bucket (default true: it is a scratch destination). */
   overwrite: boolean;
+  /** The login user's console password (from $LABFORGE_CONSOLE_PASSWORD; only its hash reaches the image). */
+  consolePassword?: string;
   log?: (line: string) => void;
   signal?: AbortSignal;
-}
-
-/** guest.json of the tiny guest (see test/guest/build-guest.sh). */
-export interface ApplianceGuest {
-  dir: string;
-  image: string;
-  kernel: string;
-  initrd: string;
-  kernelCmdline: string;
-  user: string;
-  privateKey: string;
 }
 
 export interface PipelinePhase {
@@ -61,6 +56,8 @@ export interface PipelinePhase {
 
 export interface PipelineResult {
   decision: BuildDecision;
+  appliance: Appliance;
+  resources: ResourceChoice;
   phases: PipelinePhase[];
   totalSeconds: number;
   /** The standard image Packer built. */
@@ -83,46 +80,35 @@ export function defaultRepoRoot(): string {
   return process.cwd();
 }
 
+/** The demo appliance of this repository: what `npm run demo` and CI build. */
+export const defaultAppliance = (repoRoot = defaultRepoRoot()) => join(repoRoot, 'packer', 'demo-lab');
+
 /** Reads the `labforge pipeline` flags. */
-export function readPipelineOptions(get: InputGetter): PipelineOptions {
+export function readPipelineOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): PipelineOptions {
   const buildType = readChoice(get, 'build-type', BUILD_TYPES, 'standard');
   const versionRaw = readString(get, 'version', '0.1.0');
+  const repoRoot = defaultRepoRoot();
+  const password = (env.LABFORGE_CONSOLE_PASSWORD ?? '').trim();
   return {
     buildType,
     version: checkVersion(versionRaw, 'version'),
+    appliance: resolve(readString(get, 'appliance', defaultAppliance(repoRoot))),
+    resources: readResourceOverrides(get),
     outDir: resolve(readString(get, 'out', 'out')),
-    repoRoot: defaultRepoRoot(),
+    repoRoot,
     accelerator: kvmAvailable() ? 'kvm' : 'tcg',
     overwrite: readBool(get, 'overwrite', true),
+    ...(password ? { consolePassword: password } : {}),
   };
-}
-
-/** Builds the tiny guest unless cached (test/guest/build-guest.sh) and returns its guest.json. */
-export function ensureApplianceGuest(repoRoot: string, log: (line: string) => void = () => undefined): Promise<ApplianceGuest> {
-  const script = join(repoRoot, 'test', 'guest', 'build-guest.sh');
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(script, [], { maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${relative(process.cwd(), script)} failed: ${stderr.split('\n').slice(-15).join('\n')}`));
-      const dir = stdout.trim().split('\n').pop() ?? '';
-      readFile(join(dir, 'guest.json'), 'utf8')
-        .then((text) => resolvePromise(JSON.parse(text) as ApplianceGuest))
-        .catch((e: Error) => reject(new Error(`the guest build printed '${dir}', which has no guest.json (${e.message})`)));
-    });
-    let partial = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      const lines = (partial + d.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) log(`  ${l}`);
-    });
-  });
 }
 
 interface PipelineState {
   opts: PipelineOptions;
   log: (line: string) => void;
   work: string;
+  appliance: Appliance;
+  resources: ResourceChoice;
   decision?: BuildDecision;
-  guest?: ApplianceGuest;
   standardImage?: string;
   image?: string;
   warm?: WarmResult;
@@ -131,84 +117,51 @@ interface PipelineState {
   results: Record<string, string>;
 }
 
-/** The tiny guest boots without its first-boot service during the build and the warm (they initialize it). */
-const skipFirstBoot = (g: ApplianceGuest) => `${g.kernelCmdline} hedgehog-lab.skip`;
-
-/**
- * How the tiny guest is warmed (the pipeline and the first-boot benchmark): the orchestrator's build-time
- * init and readiness probe, sealed with the guest's own seal helper. The tiny guest keeps its test key
- * (tests and the pipeline log in with it); everything else is sealed. Its own boot service is skipped on
- * the kernel command line so that the warm's build-init is the only init.
- */
-export function tinyGuestWarmOptions(g: ApplianceGuest, o: { image: string; output: string; accelerator: 'kvm' | 'tcg'; version: string }): WarmOptions {
-  return {
-    image: o.image,
-    output: o.output,
-    accelerator: o.accelerator,
-    memoryMiB: 1024,
-    cpus: 2,
-    nested: false,
-    sshUser: g.user,
-    sshKey: readFileSync(g.privateKey, 'utf8'),
-    initCommand: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout 1800',
-    readyCommand: 'sudo -n /usr/local/sbin/hedgehog-lab ready --wait 600',
-    statusCommand: 'sudo -n /usr/local/sbin/hedgehog-lab status --json',
-    sealCommand: 'sudo -n /usr/local/sbin/hedgehog-lab-seal',
-    seal: true,
-    initTimeoutMinutes: 30,
-    readyTimeoutMinutes: 10,
-    sshTimeoutMinutes: 5,
-    shutdownTimeoutSeconds: 120,
-    markerPath: '/etc/hedgehog-lab/build-type',
-    manifestPath: '/var/lib/hedgehog-lab/warm-manifest.json',
-    qemuArgs: ['-kernel', g.kernel, '-initrd', g.initrd, '-append', skipFirstBoot(g)],
-    version: o.version,
-  };
-}
+/** The resource inputs, as the actions take them (build.yml passes the same to each). */
+const resourceInputs = (o: PipelineOptions): Record<string, string | undefined> => ({
+  profile: o.resources.profile,
+  cpus: o.resources.cpus?.toString(),
+  'memory-mib': o.resources.memoryMiB?.toString(),
+  'disk-gib': o.resources.diskGiB?.toString(),
+});
 
 const detectStep: Step<PipelineState> = {
   name: 'detect',
   run: async (s) => {
-    s.decision = await detectBuildType({ buildType: s.opts.buildType, version: s.opts.version, templatesDir: join(s.opts.repoRoot, 'packer') });
-    s.results['detect'] = `${s.decision.buildType} ${s.decision.version} (${s.decision.reason})`;
-    s.log(`build type ${s.decision.buildType}, version ${s.decision.version}; the release workflow would use ${relative(s.opts.repoRoot, s.decision.template)}`);
+    s.decision = await detectBuildType({ buildType: s.opts.buildType, version: s.opts.version, appliance: s.opts.appliance });
+    s.results['detect'] = `${s.decision.appliance} ${s.decision.buildType} ${s.decision.version} (${s.decision.reason})`;
+    s.log(`appliance ${s.appliance.name} (${relative(s.opts.repoRoot, s.appliance.dir) || s.appliance.dir}), profile ${s.resources.name}: ${s.resources.cpus} vCPU, ${s.resources.memoryMiB} MiB, ${s.resources.diskGiB} GiB`);
+    s.log(`build type ${s.decision.buildType}, version ${s.decision.version}`);
   },
 };
 
-const guestStep: Step<PipelineState> = {
-  name: 'guest',
-  run: async (s) => {
-    s.guest = await ensureApplianceGuest(s.opts.repoRoot, s.log);
-    s.results['guest'] = s.guest.image;
-    s.log(`appliance base: tiny guest ${s.guest.image}`);
-  },
-};
-
+/** packer-build, as build.yml calls it: the appliance's standard image, not packed when it is warmed next. */
 const buildStep: Step<PipelineState> = {
   name: 'build',
   run: async (s, signal) => {
-    const g = s.guest!;
+    const d = s.decision!;
     const packerOut = join(s.work, 'packer');
     await rm(packerOut, { recursive: true, force: true });
     const result = await runPackerBuild(
       {
-        template: join(s.opts.repoRoot, 'test', 'fixtures', 'packer', 'tiny-guest', 'tiny-guest.pkr.hcl'),
+        template: '',
+        appliance: { dir: s.opts.appliance, overrides: s.opts.resources, ...(s.opts.consolePassword ? { consolePassword: s.opts.consolePassword } : {}) },
         buildType: 'standard',
-        version: s.decision!.version,
-        vars: { image: g.image, kernel: g.kernel, initrd: g.initrd, cmdline: skipFirstBoot(g), ssh_private_key_file: g.privateKey, ssh_username: g.user, output_directory: packerOut },
+        version: d.version,
+        vars: {},
         varFiles: [],
         only: [],
         accelerator: s.opts.accelerator,
-        timeoutMinutes: 30,
+        timeoutMinutes: s.appliance.build.timeoutMinutes,
         onError: 'cleanup',
         pluginCache: false,
         package: 'none',
-        // Packer's cache (ISO copies, port locks) stays in the work directory, not in the current one.
-        cacheDir: join(s.work, 'packer_cache'),
-        outputDir: join(s.work, 'packer-logs'),
-        expectedImageGiB: 4,
-        vmMemoryMiB: 512,
-        watchdog: { afterSeconds: 240, username: g.user, privateKeyFile: g.privateKey },
+        // Packer's download cache and port locks go with the build: a local run leaves nothing behind.
+        cacheDir: 'temporary',
+        outputDir: packerOut,
+        expectedImageGiB: s.appliance.build.expectedImageGiB,
+        vmMemoryMiB: s.resources.memoryMiB,
+        watchdog: { afterSeconds: s.appliance.build.sshWatchdogSeconds, username: s.appliance.build.user },
       },
       { reporter: terminalReporter((l) => s.log(`  ${l}`)), signal },
     );
@@ -219,21 +172,23 @@ const buildStep: Step<PipelineState> = {
   },
 };
 
+/** vlab-warm with the appliance input, as build.yml calls it: the manifest supplies everything else. */
 const warmStep: Step<PipelineState> = {
   name: 'warm',
   skip: (s) => !s.decision!.warm,
   run: async (s, signal) => {
-    const g = s.guest!;
-    const output = join(s.work, `hedgehog-lab-prewarmed-${s.decision!.version}.qcow2`);
-    s.warm = await warmImage(
-      tinyGuestWarmOptions(g, { image: s.standardImage!, output, accelerator: s.opts.accelerator, version: s.decision!.version }),
-      { log: (l) => s.log(`  ${l}`), signal },
+    const d = s.decision!;
+    const output = join(s.work, `${d.artifactName}.qcow2`);
+    const options = await readApplianceWarmOptions(
+      inputsFrom({ appliance: s.opts.appliance, image: s.standardImage!, output, accelerator: s.opts.accelerator, version: d.version, profile: s.opts.resources.profile, cpus: s.opts.resources.cpus, memory: s.opts.resources.memoryMiB }),
     );
+    s.warm = await warmImage(options, { log: (l) => s.log(`  ${l}`), signal });
     s.image = s.warm.image!;
     s.results['warm'] = `${s.warm.image} (init ${s.warm.timeline['init'] ?? '?'} s)`;
   },
 };
 
+/** pack-ova with the appliance: the OVF declares the manifest's OS and the chosen profile. */
 const packStep: Step<PipelineState> = {
   name: 'pack',
   run: async (s, signal) => {
@@ -241,10 +196,12 @@ const packStep: Step<PipelineState> = {
     s.ova = await packOva({
       image: s.image!,
       out: join(s.opts.outDir, `${d.artifactName}.ova`),
+      appliance: s.appliance.name,
       buildType: d.buildType,
       version: d.version,
-      cpus: 2,
-      memoryMiB: 1024,
+      os: s.appliance.os,
+      cpus: s.resources.cpus,
+      memoryMiB: s.resources.memoryMiB,
       log: (l) => s.log(`  ${l}`),
       signal,
     });
@@ -258,6 +215,7 @@ const uploadStep: Step<PipelineState> = {
     const bucketDir = join(s.opts.outDir, 'bucket');
     await mkdir(bucketDir, { recursive: true });
     const d = s.decision!;
+    const expected = s.appliance.firstBoot[d.buildType];
     s.publish = await uploadRelease({
       path: [s.ova!.ova],
       destination: parseDestination(`file://${bucketDir}`),
@@ -265,13 +223,14 @@ const uploadStep: Step<PipelineState> = {
       chunkSizeMib: 64,
       makePublic: false,
       signedUrlHours: 0,
+      appliance: s.appliance.name,
       version: d.version,
       buildType: d.buildType,
       overwrite: s.opts.overwrite,
       retentionKeep: 0,
       retentionDryRun: false,
       portal: true,
-      ...(s.warm ? { firstBoot: `resumes the lab (the warm proved it ready at build time; init took ${s.warm.timeline['init'] ?? '?'} s then)` } : {}),
+      firstBoot: `${expected.expectation} (${expected.basis})`,
       log: (l) => s.log(`  ${l}`),
     });
     s.results['upload'] = s.publish.uri;
@@ -279,14 +238,20 @@ const uploadStep: Step<PipelineState> = {
   },
 };
 
-export const PIPELINE_STEPS: Step<PipelineState>[] = [detectStep, guestStep, buildStep, warmStep, packStep, uploadStep];
+export const PIPELINE_STEPS: Step<PipelineState>[] = [detectStep, buildStep, warmStep, packStep, uploadStep];
 
 /** Runs the whole pipeline. Rejects with an Error naming the failed phase (after cleaning up). */
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
   const log = opts.log ?? (() => undefined);
-  const work = join(opts.outDir, 'work', `${opts.buildType}-${opts.version}`);
+  // The appliance is read and its resources chosen before anything slow: a bad manifest fails here.
+  const appliance = await loadAppliance(opts.appliance);
+  const resources = chooseResources(appliance, opts.resources);
+  if (appliance.kvm === 'required' && opts.accelerator !== 'kvm') {
+    throw new InputError('appliance', `${appliance.name} requires KVM (kvm: required in its manifest) and this machine has no usable KVM`, 'run the pipeline on a KVM host, or build the demo appliance (packer/demo-lab)');
+  }
+  const work = join(opts.outDir, 'work', `${appliance.name}-${opts.buildType}-${opts.version}`);
   await mkdir(work, { recursive: true });
-  const state: PipelineState = { opts, log, work, results: {} };
+  const state: PipelineState = { opts, log, work, appliance, resources, results: {} };
   const started = Date.now();
   let steps: StepTiming[];
   try {
@@ -305,6 +270,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   if (state.publish?.portal) phases.push({ phase: 'portal', seconds: 0, status: 'ok', result: `${state.publish.portal.htmlUri} (with upload)` });
   return {
     decision: state.decision!,
+    appliance,
+    resources,
     phases,
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     standardImage: state.standardImage!,
@@ -319,7 +286,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
 /** The closing table: phase, seconds, what it produced. */
 export function formatPipelineTable(r: PipelineResult): string {
   const rows = r.phases.map((p) => [p.phase, p.status === 'skipped' ? '-' : `${p.seconds.toFixed(1)} s`, p.result]);
-  rows.push(['total', `${r.totalSeconds.toFixed(1)} s`, `${r.decision.buildType} ${r.decision.version}`]);
+  rows.push(['total', `${r.totalSeconds.toFixed(1)} s`, `${r.appliance.name} ${r.decision.buildType} ${r.decision.version}`]);
   const w0 = Math.max(5, ...rows.map((x) => x[0]!.length));
   const w1 = Math.max(7, ...rows.map((x) => x[1]!.length));
   const line = (a: string, b: string, c: string) => `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`;

@@ -5,14 +5,21 @@ export const pipelineCommand: Command = {
   name: 'pipeline',
   summary: 'Run the whole release flow on local defaults: detect, Packer build, warm (pre-warmed), pack OVA, upload to file://<out>/bucket, portal.',
   flags: {
+    appliance: { type: 'string', description: 'appliance directory with appliance.yml', default: 'packer/demo-lab' },
+    profile: { type: 'string', description: "the appliance's resource profile", default: 'the manifest default' },
+    cpus: { type: 'string', description: "vCPUs (overrides the profile's)" },
+    'memory-mib': { type: 'string', description: "memory in MiB (overrides the profile's)" },
+    'disk-gib': { type: 'string', description: "disk in GiB (overrides the profile's)" },
     'build-type': { type: 'string', description: 'standard or prewarmed', default: 'standard' },
     version: { type: 'string', description: 'semantic version of the build', default: '0.1.0' },
     out: { type: 'string', description: 'output directory (work files, the OVA, bucket/)', default: './out' },
     overwrite: { type: 'string', description: 'replace a release of the same version in the local bucket', default: 'true' },
   },
   details: [
-    'The appliance is the tiny test guest (test/guest/build-guest.sh, cached), the accelerator KVM when',
-    '/dev/kvm is usable and TCG otherwise. The same modules as the actions do the work.',
+    'The appliance is the demo appliance (packer/demo-lab: Debian, cloud-init, a simulated lab; its base image',
+    'is built without root and cached) unless --appliance names another; the accelerator is KVM when /dev/kvm',
+    'is usable and TCG otherwise. The same modules as the actions do the work, in build.yml\'s order.',
+    'The login user\'s console password is read from $LABFORGE_CONSOLE_PASSWORD (never a flag).',
     'Ends with a table of phase timings and where the outputs are. Exit codes: 0 ok, 1 a phase failed, 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {
@@ -25,7 +32,7 @@ export const pipelineCommand: Command = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      log(`labforge pipeline: ${options.buildType} ${options.version} → ${options.outDir} (${options.accelerator})`);
+      log(`labforge pipeline: ${options.buildType} ${options.version} of ${options.appliance} → ${options.outDir} (${options.accelerator})`);
       const result = await runPipeline({ ...options, log, signal: controller.signal });
       print(formatPipelineTable(result));
       return 0;
