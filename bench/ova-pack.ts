@@ -84,7 +84,7 @@ function baseline(image: string, work: string): { seconds: number; convertSecond
 
 async function child(image: string, out: string): Promise<void> {
   const t0 = performance.now();
-  const r = await packOva({ image, out, buildType: 'standard', version: '1.0.0', gitSha: '0000000' });
+  const r = await packOva({ image, out, appliance: 'demo-lab', buildType: 'standard', version: '1.0.0', gitSha: '0000000', os: { cimId: 96, vmwareOsType: 'debian11_64Guest', description: 'Debian' }, cpus: 2, memoryMiB: 1024 });
   process.stdout.write(JSON.stringify({ seconds: (performance.now() - t0) / 1000, rssKiB: process.resourceUsage().maxRSS, size: r.size, convertSeconds: r.timings.convertSeconds, hashSeconds: r.timings.hashSeconds }));
 }
 

@@ -1,5 +1,5 @@
 import type { Command, FlagSpec } from '../command.js';
-import { uploadOutputs, uploadRelease } from '../../actions/lib/release-upload.js';
+import { readUploadAppliance, uploadOutputs, uploadRelease } from '../../actions/lib/release-upload.js';
 import { readUploadOptions } from '../../actions/lib/upload-options.js';
 
 /** Flags shared by `labforge upload` and `labforge portal` (same names as the action inputs). */
@@ -18,6 +18,7 @@ export const uploadCommand: Command = {
   flags: {
     path: { type: 'string', description: 'file or glob to publish (repeatable)', multiple: true },
     ...destinationFlags,
+    appliance: { type: 'string', description: "the appliance's name (default: the OVA's appliance property, else hedgehog-lab)" },
     version: { type: 'string', description: 'semantic version (with --build-type: releases/v<version>/<build-type>/)' },
     'build-type': { type: 'string', description: 'standard or prewarmed' },
     overwrite: { type: 'boolean', description: 'replace an existing release' },
@@ -37,7 +38,8 @@ export const uploadCommand: Command = {
   ].join('\n'),
   run: async ({ get, log, print }) => {
     const options = readUploadOptions(get);
-    const r = await uploadRelease({ ...options, log });
+    const appliance = readUploadAppliance(get);
+    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log });
     print(JSON.stringify(uploadOutputs(r), null, 2));
     return 0;
   },
