@@ -117,14 +117,6 @@ interface PipelineState {
   results: Record<string, string>;
 }
 
-/** The resource inputs, as the actions take them (build.yml passes the same to each). */
-const resourceInputs = (o: PipelineOptions): Record<string, string | undefined> => ({
-  profile: o.resources.profile,
-  cpus: o.resources.cpus?.toString(),
-  'memory-mib': o.resources.memoryMiB?.toString(),
-  'disk-gib': o.resources.diskGiB?.toString(),
-});
-
 const detectStep: Step<PipelineState> = {
   name: 'detect',
   run: async (s) => {
