@@ -2,7 +2,7 @@
 # Runs shellcheck over every bash script in the repository (by extension or by a bash shebang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.sh' '*.bash' 'runner-setup/**' 'packer/**' 'test/guest/**' '.ci/**' 'scripts/**' \
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.sh' '*.bash' 'runner-setup/**' 'packer/**' '.ci/**' 'scripts/**' \
   | sort -u | while read -r f; do
       [ -f "$f" ] || continue
       case "$f" in *.sh|*.bash) echo "$f"; continue ;; esac

@@ -1,8 +1,11 @@
 /**
- * The tiny real guest for tests: a Debian bookworm VM with systemd, sshd, the hedgehog-lab orchestrator
- * (test-lab driver) and a user `lab` with a per-build test key and passwordless sudo.
+ * The tiny real guest for tests: the demo appliance's base image (packer/demo-lab/build-base.sh: Debian
+ * bookworm with systemd, sshd, cloud-init and the hedgehog-lab orchestrator with the test-lab driver),
+ * prepared once for tests that exercise the orchestrator and the warm rather than cloud-init: a user `lab`
+ * with a test key and passwordless sudo, authorized by a real NoCloud seed on one prep boot, after which
+ * cloud-init is disabled in this test copy (the product image keeps it; the pipeline e2e proves that path).
  *
- *   const guest = await ensureTinyGuest();                       // builds once per input hash (cached)
+ *   const guest = await ensureTinyGuest();                       // prepared once per base image (cached)
  *   const vm = await bootTinyGuest({ guest, overlay: '/tmp/x.qcow2' });
  *   try {
  *     const r = await vm.exec('sudo hedgehog-lab status --json');
@@ -10,21 +13,35 @@
  *     await vm.stop();                                         // always kills QEMU by PID
  *   }
  *
- * Boots under TCG by direct kernel boot; the cached base image is never written (`-snapshot` unless an
- * overlay is given). Needs root (the guest build uses debootstrap and chroot).
+ * Boots under TCG by direct kernel boot; the cached image is never written (`-snapshot` unless an
+ * overlay is given).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createSeed, removeSeed, seedQemuArgs } from '../../actions/lib/cloud-init-seed.js';
 import { kvmAvailable, startVm, type RunningVm } from '../../actions/lib/qemu-vm.js';
 import { connectSsh, type ExecOptions, type ExecResult, type RemoteSession } from '../../actions/lib/ssh-remote.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const buildScript = join(repoRoot, 'test/guest/build-guest.sh');
+const baseScript = join(repoRoot, 'packer/demo-lab/build-base.sh');
+/** Bump when the preparation below changes: the prepared copy is cached under this version. */
+const PREP_VERSION = 1;
+const PREP_SETTINGS = 'READY_INTERVAL=1';
 
-/** guest.json, as written by test/guest/build-guest.sh. */
+/** The demo appliance's base image (build-base.sh's JSON line). */
+export interface DemoBaseImage {
+  hash: string;
+  dir: string;
+  image: string;
+  kernel: string;
+  initrd: string;
+  kernelCmdline: string;
+}
+
+/** guest.json of the prepared test copy. */
 export interface TinyGuest {
   hash: string;
   dir: string;
@@ -40,47 +57,109 @@ export interface TinyGuest {
   publicKey: string;
   buildType: 'standard';
   driver: 'test-lab';
-  debianSuite: string;
   builtAt: string;
 }
 
 export interface EnsureTinyGuestOptions {
   /** Cache root (default: $LABFORGE_CACHE_DIR or /var/cache/labforge). */
   cacheDir?: string;
-  /** Rebuild even if cached. */
-  force?: boolean;
-  /** Build log lines (stderr of build-guest.sh). */
+  /** Progress lines (stderr of build-base.sh). */
   onLog?: (line: string) => void;
-  /** Give up after this long (default 15 minutes: a cold build runs debootstrap). */
+  /** Give up after this long (default 20 minutes: a cold base build runs mmdebstrap). */
   timeoutMs?: number;
 }
 
-/** Builds the tiny guest unless the cache has it for the current inputs; returns its guest.json. */
-export function ensureTinyGuest(options: EnsureTinyGuestOptions = {}): Promise<TinyGuest> {
+/** Builds (or reuses) the demo appliance's base image. */
+export function ensureDemoBase(options: EnsureTinyGuestOptions = {}): Promise<DemoBaseImage> {
   const env = { ...process.env, ...(options.cacheDir ? { LABFORGE_CACHE_DIR: options.cacheDir } : {}) };
-  const args = options.force ? ['--force'] : [];
   return new Promise((resolvePromise, reject) => {
-    const child = execFile(buildScript, args, { env, timeout: options.timeoutMs ?? 900_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`test/guest/build-guest.sh failed (${err.message.split('\n')[0]}):\n${stderr.split('\n').slice(-20).join('\n')}`));
-        return;
-      }
-      const dir = stdout.trim().split('\n').pop() ?? '';
+    const child = execFile(baseScript, [], { env, timeout: options.timeoutMs ?? 1_200_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`packer/demo-lab/build-base.sh failed (${err.message.split('\n')[0]}):\n${stderr.split('\n').slice(-20).join('\n')}`));
       try {
-        resolvePromise(JSON.parse(readFileSync(join(dir, 'guest.json'), 'utf8')) as TinyGuest);
+        resolvePromise(JSON.parse(stdout.trim().split('\n').pop() ?? '') as DemoBaseImage);
       } catch (e) {
-        reject(new Error(`build-guest.sh printed '${dir}', which has no readable guest.json: ${(e as Error).message}`));
+        reject(new Error(`build-base.sh did not end with its JSON line: ${(e as Error).message}`));
       }
     });
-    if (options.onLog) {
-      let partial = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        const lines = (partial + d.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) options.onLog!(line);
-      });
-    }
+    let partial = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onLog?.(line);
+    });
   });
+}
+
+/** Prepares the test copy of the base image unless the cache has it; returns its guest.json. */
+export async function ensureTinyGuest(options: EnsureTinyGuestOptions = {}): Promise<TinyGuest> {
+  const base = await ensureDemoBase(options);
+  const cacheRoot = options.cacheDir ?? process.env.LABFORGE_CACHE_DIR ?? '/var/cache/labforge';
+  const dir = join(cacheRoot, 'demo-lab-test', `${base.hash}-prep${PREP_VERSION}`);
+  const jsonPath = join(dir, 'guest.json');
+  if (existsSync(jsonPath)) return JSON.parse(readFileSync(jsonPath, 'utf8')) as TinyGuest;
+
+  mkdirSync(dirname(dir), { recursive: true });
+  const work = mkdtempSync(join(dirname(dir), '.prep-'));
+  const seedParent = mkdtempSync(join(tmpdir(), 'labforge-prep-'));
+  try {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `labforge-test-guest-${base.hash}`, '-f', join(work, 'id_ed25519')]);
+    const privateKey = readFileSync(join(work, 'id_ed25519'), 'utf8');
+    const seed = await createSeed({ user: 'lab', privateKey, userPassword: 'locked', parentDir: seedParent, instanceId: `labforge-test-prep-${base.hash}` });
+    const overlay = join(work, 'prep.qcow2');
+    const vm = await startVm({
+      image: base.image,
+      overlay,
+      accelerator: kvmAvailable() ? 'kvm' : 'tcg',
+      memoryMiB: 1024,
+      cpus: 2,
+      serialLog: join(work, 'serial.log'),
+      // The orchestrator's boot service stays off: this copy must be a pristine standard image.
+      extraArgs: ['-kernel', base.kernel, '-initrd', base.initrd, '-append', `${base.kernelCmdline} hedgehog-lab.skip`, ...seedQemuArgs(seed)],
+    });
+    try {
+      const session = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'lab', privateKey, timeoutMs: 600_000, attemptTimeoutMs: 10_000, retryDelayMs: 1_000 });
+      try {
+        const r = await session.exec(
+          `set -e; cloud-init status --wait >/dev/null || true; sudo -n touch /etc/cloud/cloud-init.disabled; echo '${PREP_SETTINGS}' | sudo -n tee -a /etc/hedgehog-lab/lab.conf >/dev/null; sync`,
+          { timeoutMs: 300_000 },
+        );
+        if (r.code !== 0) throw new Error(`preparing the test guest failed: ${r.stderr}`);
+        session.exec('sudo -n systemctl poweroff', { timeoutMs: 10_000 }).catch(() => undefined);
+      } finally {
+        session.close();
+      }
+      await vm.shutdown({ timeoutMs: 120_000 });
+    } finally {
+      await vm.kill();
+      await removeSeed(seed);
+    }
+    execFileSync('qemu-img', ['convert', '-O', 'qcow2', overlay, join(work, 'guest.qcow2')]);
+    rmSync(overlay);
+    chmodSync(join(work, 'guest.qcow2'), 0o444);
+    const guest: TinyGuest = {
+      hash: base.hash,
+      dir,
+      image: join(dir, 'guest.qcow2'),
+      imageFormat: 'qcow2',
+      kernel: base.kernel,
+      initrd: base.initrd,
+      kernelCmdline: base.kernelCmdline,
+      qemuArgs: ['-kernel', base.kernel, '-initrd', base.initrd, '-append', base.kernelCmdline],
+      user: 'lab',
+      privateKey: join(dir, 'id_ed25519'),
+      publicKey: join(dir, 'id_ed25519.pub'),
+      buildType: 'standard',
+      driver: 'test-lab',
+      builtAt: new Date().toISOString(),
+    };
+    writeFileSync(join(work, 'guest.json'), JSON.stringify(guest, null, 2));
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(work, dir);
+    return guest;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(seedParent, { recursive: true, force: true });
+  }
 }
 
 export interface BootTinyGuestOptions {
