@@ -92,9 +92,9 @@ describe('labforge build', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ 'build-log': join(out, 'packer-build.log'), ova: '' });
   }, 60_000);
 
-  it('exits 2 for a missing template flag', async () => {
+  it('exits 2 when neither an appliance nor a template is given', async () => {
     const run = await runCli(['build', '--version', '1.0.0']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/template: is required but empty/);
+    expect(run.stderr).toMatch(/appliance: is required but empty \(and so is template\)/);
   });
 });
