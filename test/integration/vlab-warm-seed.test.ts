@@ -4,9 +4,9 @@
  * seed after a failure and after a cancellation, the post step, the masking of the generated key, and the
  * input validation.
  *
- * Not tested here: a login through the seed. The tiny test guest has no cloud-init (nothing in it reads the
- * seed), and booting an Ubuntu cloud image under TCG takes far too long for this suite. The login path itself
- * is the same as with a given key (vlab-warm.test.ts); what the seed adds is tested up to QEMU accepting it.
+ * A login through the seed is proven end to end by the pipeline e2e (test/e2e/pipeline.test.ts): the demo
+ * appliance has cloud-init, and its pre-warmed build is warmed exactly this way (and its OVA booted with an
+ * attendee's seed). Here, what the seed step adds is tested up to QEMU accepting it.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
