@@ -12,7 +12,8 @@
 #     user-data (it holds the build key)
 #   - build-time authorized keys removed (--remove-authorized-keys USER, or
 #     every user's, root's included: --remove-all-authorized-keys)
-#   - DHCP leases, random seed, journal, apt caches and shell history removed
+#   - DHCP leases, random seed (and its save at this shutdown), journal, apt
+#     caches and shell history removed
 #   - free space trimmed (fstrim), so that the exported disk stays small
 #
 # Usage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys]
@@ -72,6 +73,8 @@ remove_keys_in() {
   dir="$root${home%/}/.ssh"
   [[ -n $home && $home == /* ]] || return 0
   if [[ -L $root${home%/} || -L $dir ]]; then
+    # A system account's home like /bin (-> usr/bin) has no keys: nothing to do.
+    [[ -e $dir || -L $dir ]] || return 0
     say "refusing to remove authorized keys through the symlink ${home%/} or ${home%/}/.ssh"
     return 1
   fi
@@ -134,6 +137,15 @@ say "cloud-init state cleaned"
 rm -f "$root"/var/lib/dhcp/*.leases "$root"/var/lib/NetworkManager/*.lease \
   "$root"/var/lib/systemd/network/*.lease 2>/dev/null || true
 rm -f "$root/var/lib/systemd/random-seed"
+if [[ -z $root && -d /run/systemd/system ]]; then
+  # systemd-random-seed.service saves a new seed file at shutdown: every clone
+  # would boot with the same one (and systemd 252 under TCG, no RDRAND, then
+  # hung minutes in getrandom at boot). Not on this shutdown: a runtime
+  # drop-in, gone with /run on the next boot.
+  mkdir -p /run/systemd/system/systemd-random-seed.service.d
+  printf '[Service]\nExecStop=\n' >/run/systemd/system/systemd-random-seed.service.d/50-hedgehog-lab-seal.conf
+  systemctl daemon-reload || say "systemctl daemon-reload failed; the shutdown may save a random seed"
+fi
 rm -f "$root"/root/.bash_history "$root"/home/*/.bash_history
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin
 rm -rf "$root"/tmp/* "$root"/var/tmp/*
