@@ -14,7 +14,10 @@
 # callers that prefer direct kernel boot.
 #
 # The image has no user, no password and no SSH key: logins come only from a
-# cloud-init NoCloud seed (an ISO labelled cidata) at boot.
+# cloud-init NoCloud seed (an ISO labelled cidata) at boot. Booted through
+# GRUB, the base does not start the lab: its grub.cfg appends
+# hedgehog-lab.skip (`set base_args=...`), which the demo-lab Packer build
+# empties; with direct kernel boot the caller's command line decides.
 #
 # cloud-init cost under TCG (2 cores, 1 GiB; measured while writing this):
 #   boot to SSH login via firmware+GRUB with the stock Debian cloud.cfg: 58 s;
@@ -214,8 +217,13 @@ terminal_input console serial
 terminal_output console serial
 set default=0
 set timeout=0
+# The base disk booted through GRUB never starts the lab (above all in the
+# Packer build VM: the image would ship an initialized lab). The demo-lab
+# Packer build empties this line; direct kernel boot is up to the caller.
+set base_args="hedgehog-lab.skip"
+export base_args
 menuentry 'demo-lab' {
-  linux $kpath $KERNEL_CMDLINE
+  linux $kpath $KERNEL_CMDLINE \$base_args
   initrd $ipath
 }
 EOF

@@ -75,3 +75,24 @@ teardown() { rm -rf "$TMP"; }
   run shellcheck -x "$B"
   [ "$status" -eq 0 ]
 }
+
+@test "the demo-lab Packer template is fmt clean and validates with the local packer (1.6.6: no packer block)" {
+  T="$REPO/packer/demo-lab"
+  run packer fmt -check -diff "$T"
+  [ "$status" -eq 0 ]
+  run grep -l 'required_plugins\|^packer *{' "$T"/*.pkr.hcl
+  [ "$status" -eq 1 ]
+  mkdir -p "$TMP/seed"
+  printf '#cloud-config\n' >"$TMP/seed/user-data"
+  printf 'instance-id: x\n' >"$TMP/seed/meta-data"
+  ssh-keygen -q -t ed25519 -N '' -f "$TMP/key"
+  touch "$TMP/base.qcow2"
+  run packer validate -var "seed_dir=$TMP/seed" -var "ssh_private_key_file=$TMP/key" -var "base_image=$TMP/base.qcow2" "$T"
+  [ "$status" -eq 0 ]
+  # every contract variable is declared
+  for v in version seed_dir ssh_private_key_file ssh_username cpus memory disk_size accelerator output_directory \
+    base_image lab_driver lab_settings ssh_timeout; do
+    grep -q "^variable \"$v\"" "$T/variables.pkr.hcl"
+  done
+  grep -q 'hedgehog-lab-seal --remove-all-authorized-keys' "$T/demo-lab.pkr.hcl"
+}
