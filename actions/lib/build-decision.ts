@@ -66,6 +66,10 @@ export interface BuildDecision {
   /** The release tag this build is published under. */
   tag: string;
   timeoutMinutes: number;
+  /** The manifest's first-boot expectation for this build type, with its basis (for the metadata and notes). */
+  firstBoot: string;
+  /** How an attendee logs in (the manifest's login.how), for the release notes and the portal. */
+  login: string;
 }
 
 /** Version used when nothing names one: a development build. */
@@ -266,6 +270,8 @@ export async function detectBuildType(options: DetectOptions): Promise<BuildDeci
     storagePrefix: releasePrefix(type, version),
     tag: releaseTag(type, version),
     timeoutMinutes: timeoutMinutesOf(app, type),
+    firstBoot: `${app.firstBoot[type].expectation} (${app.firstBoot[type].basis})`,
+    login: app.login.how,
   };
 }
 
@@ -286,5 +292,7 @@ export function decisionOutputs(d: BuildDecision): Record<string, string> {
     'storage-prefix': d.storagePrefix,
     tag: d.tag,
     'timeout-minutes': String(d.timeoutMinutes),
+    'first-boot': d.firstBoot,
+    login: d.login,
   };
 }

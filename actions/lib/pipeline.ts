@@ -207,7 +207,6 @@ const uploadStep: Step<PipelineState> = {
     const bucketDir = join(s.opts.outDir, 'bucket');
     await mkdir(bucketDir, { recursive: true });
     const d = s.decision!;
-    const expected = s.appliance.firstBoot[d.buildType];
     s.publish = await uploadRelease({
       path: [s.ova!.ova],
       destination: parseDestination(`file://${bucketDir}`),
@@ -222,7 +221,8 @@ const uploadStep: Step<PipelineState> = {
       retentionKeep: 0,
       retentionDryRun: false,
       portal: true,
-      firstBoot: `${expected.expectation} (${expected.basis})`,
+      firstBoot: d.firstBoot,
+      login: d.login,
       log: (l) => s.log(`  ${l}`),
     });
     s.results['upload'] = s.publish.uri;

@@ -34,6 +34,8 @@ export interface ReleaseFacts {
   firstBoot: string;
   /** Why this build was made (the on-demand workflow's `reason`). */
   reason?: string;
+  /** How an attendee logs in (the appliance manifest's login.how, recorded in the metadata). */
+  login?: string;
   buildDate?: string;
   gitSha?: string;
   /** The workflow run that built it. */
@@ -166,6 +168,7 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
     portalUrl: o.portalUrl,
     firstBoot: o.firstBoot ?? metaFirstBoot ?? DEFAULT_FIRST_BOOT[typeWord],
     reason: o.reason ?? metadataString(meta, 'reason'),
+    login: metadataString(meta, 'login'),
     buildDate: metadataString(meta, 'buildDate'),
     gitSha: o.gitSha ?? metadataString(meta, 'gitSha'),
     runUrl: o.runUrl ?? metadataString(meta, 'workflowRunUrl', 'runUrl'),
@@ -214,6 +217,7 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
   if (facts.gitSha) rows.push(['Source commit', `\`${facts.gitSha}\``]);
   if (facts.runUrl) rows.push(['Build run', facts.runUrl]);
   if (facts.reason) rows.push(['Reason', facts.reason]);
+  if (facts.login) rows.push(['How to log in', facts.login]);
 
   const lines = [
     `## ${releaseTitle(facts)}`,

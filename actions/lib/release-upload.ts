@@ -91,6 +91,8 @@ export interface ReleaseMetadata {
   firstBoot: string;
   /** Why the build was made (e.g. the workshop's name), when given. */
   reason?: string;
+  /** How an attendee logs in (from the appliance manifest), when given. */
+  login?: string;
   publishedAt: string;
 }
 
@@ -291,6 +293,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     workflowRunUrl: workflowRunUrl(env),
     firstBoot: options.firstBoot ?? expectedFirstBoot(buildType!),
     ...(options.reason ? { reason: options.reason } : {}),
+    ...(options.login ? { login: options.login } : {}),
     publishedAt,
   };
   const sumKey = `${dir}${sumName}`;

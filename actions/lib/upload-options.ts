@@ -39,6 +39,8 @@ export interface UploadOptions extends DestinationOptions, LinkOptions {
   gitSha?: string;
   firstBoot?: string;
   reason?: string;
+  /** How an attendee logs in (the appliance manifest's login.how), recorded in the metadata. */
+  login?: string;
 }
 
 const SECRET_LOOKING = /BEGIN [A-Z ]*PRIVATE KEY|"private_key"|"type"\s*:\s*"service_account"/;
@@ -127,6 +129,11 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
   if (reason) {
     if (reason.length > 200) throw new InputError('reason', `is ${reason.length} characters long`, 'keep it to a short phrase such as the workshop name (200 characters at most)');
     opts.reason = reason;
+  }
+  const login = readString(get, 'login');
+  if (login) {
+    if (login.length > 1000) throw new InputError('login', `is ${login.length} characters long`, 'keep it to one paragraph (1000 characters at most)');
+    opts.login = login;
   }
   return opts;
 }

@@ -101,7 +101,7 @@ jobs:
       - run: echo \${{ needs.a.outputs.missing }}
 `);
     expect(problems).toEqual([
-      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: appliance, artifact-name, build-type, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
+      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: appliance, artifact-name, build-type, first-boot, login, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
       'wf.yml:13: jobs.a.steps[0] "echo "${{ steps.detect.outputs.version }}"" reads steps.detect.outputs.version before step detect has run (it is step 1)',
       'wf.yml:19: jobs.a.steps[1] "detect" reads inputs.versoin, which the workflow\'s trigger does not declare (declared: version)',
       "wf.yml:18: jobs.a.steps[1] \"detect\" passes input 'colour' that actions/detect-build-type/action.yml does not declare (declared: appliance, build-type, marker, ova, version)",
