@@ -70,6 +70,19 @@ describe('the appliance of a build', () => {
   });
 });
 
+describe('how attendees log in', () => {
+  it('comes from the metadata (the manifest\'s login.how) and is a row of the notes, table-safe', async () => {
+    const sha = join(dir, 'login.sha256');
+    writeFileSync(sha, `${HEX}  demo-lab-standard-1.2.0.ova\n`);
+    const meta = join(dir, 'login.json');
+    writeFileSync(meta, JSON.stringify({ appliance: 'demo-lab', buildType: 'standard', version: '1.2.0', login: 'Log in on the console as `lab` | with the console password.' }));
+    const facts = await readReleaseFacts({ sha256File: sha, metadataFile: meta });
+    expect(facts.login).toBe('Log in on the console as `lab` | with the console password.');
+    const notes = renderReleaseNotes(facts);
+    expect(notes).toContain('| How to log in | Log in on the console as `lab` \\| with the console password. |');
+  });
+});
+
 describe('the release notes', () => {
   it('name the appliance in the title and the table', () => {
     const facts = { appliance: 'demo-lab', buildType: 'standard' as const, version: '1.0.0', fileName: 'demo-lab-standard-1.0.0.ova', sha256: HEX, firstBoot: 'about a minute' };
