@@ -236,7 +236,11 @@ export async function removeSeed(seed: Pick<CloudInitSeed, 'dir'>): Promise<void
   await rm(seed.dir, { recursive: true, force: true });
 }
 
-/** The QEMU arguments that attach the seed as a read-only CD-ROM (commas in the path escaped). */
+/**
+ * The QEMU arguments that attach the seed as a read-only virtio disk (commas in the path escaped). cloud-init's
+ * NoCloud reads any block device labelled cidata; virtio is the one bus every cloud kernel drives (Debian's
+ * cloud kernel has no AHCI, so a CD-ROM on q35's SATA controller stays invisible to it).
+ */
 export function seedQemuArgs(seed: Pick<CloudInitSeed, 'iso'>): string[] {
-  return ['-drive', `file=${seed.iso.replace(/,/g, ',,')},media=cdrom,readonly=on,format=raw`];
+  return ['-drive', `file=${seed.iso.replace(/,/g, ',,')},if=virtio,readonly=on,format=raw`];
 }

@@ -35,6 +35,12 @@ export interface ConnectOptions extends SshTarget {
   signal?: AbortSignal;
   /** Called after every failed attempt (for progress lines). */
   onAttemptFailed?: (attempt: number, error: Error, elapsedMs: number) => void;
+  /**
+   * Give up after this many refusals of the key (default 3: a key the server refuses will not start working).
+   * A guest whose key arrives during boot (cloud-init authorizes it from a seed, after sshd may already
+   * answer) refuses it at first: pass Infinity there, and the overall timeout bounds the wait.
+   */
+  refusedKeyAttempts?: number;
 }
 
 /** SSH did not come up before the deadline; `lastError` is the last attempt's failure. */
@@ -287,7 +293,7 @@ function connectOnce(target: SshTarget, attemptTimeoutMs: number, signal?: Abort
 
 /** Connects, retrying until the overall deadline; every attempt has its own timeout. */
 export async function connectSsh(options: ConnectOptions): Promise<RemoteSession> {
-  const { timeoutMs = 300_000, attemptTimeoutMs = 15_000, retryDelayMs = 2_000, signal, onAttemptFailed } = options;
+  const { timeoutMs = 300_000, attemptTimeoutMs = 15_000, retryDelayMs = 2_000, signal, onAttemptFailed, refusedKeyAttempts = 3 } = options;
   const started = Date.now();
   let attempts = 0;
   let lastError: Error | undefined;
@@ -303,7 +309,7 @@ export async function connectSsh(options: ConnectOptions): Promise<RemoteSession
       if (signal?.aborted) throw abortError(signal, 'connecting over SSH');
       lastError = e as Error;
       // A key the server refuses will not start working: stop early instead of retrying for minutes.
-      if (/All configured authentication methods failed/i.test(lastError.message) && attempts >= 3) {
+      if (/All configured authentication methods failed/i.test(lastError.message) && attempts >= refusedKeyAttempts) {
         throw new Error(`SSH to ${target}: the server refused the key for user ${options.username} (${attempts} attempts); check ssh-user and the key`, { cause: e });
       }
       if (/Cannot parse privateKey|Unsupported key format|Encrypted private OpenSSH key/i.test(lastError.message)) {

@@ -13,7 +13,7 @@
  *
  * A sealed cloud-init image (the real appliance: its seal removed the build user's key) needs
  * `cloud-init-seed`: a per-run key pair and a NoCloud seed ISO that authorizes it (cloud-init-seed.ts),
- * attached to QEMU as a CD-ROM and removed afterwards.
+ * attached to QEMU as a read-only virtio disk and removed afterwards.
  *
  * The warm is a sequence of steps with cleanups (see step-sequence.ts): failure or cancellation anywhere
  * leaves no QEMU, no overlay and no seed behind.
@@ -215,7 +215,7 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     if (readString(get, 'output') !== '') throw new InputError('output', 'attach mode writes no image', 'leave output empty with host/port; the machine that runs the guest makes the image');
     attach = { host, port };
     if (readBool(get, 'cloud-init-seed', false)) {
-      throw new InputError('cloud-init-seed', 'cannot be used in attach mode (host/port): the seed is a CD-ROM attached when vlab-warm boots the image', 'attach the seed where the machine is started (Packer: cd_files with cd_label cidata), or give image instead of host/port');
+      throw new InputError('cloud-init-seed', 'cannot be used in attach mode (host/port): the seed is a disk attached when vlab-warm boots the image', 'attach the seed where the machine is started (Packer: cd_files with cd_label cidata), or give image instead of host/port');
     }
   } else {
     if (image === '') throw new InputError('image', 'is required', 'give the standard qcow2 image to warm (or host and port to attach to a running machine)');
@@ -371,9 +371,9 @@ const seedStep: Step<WarmState> = {
     s.seed = await createSeed({ user: o.sshUser, ...(o.sshKey ? { privateKey: o.sshKey } : {}), ...(parentDir ? { parentDir } : {}), keyComment: `labforge-warm-${o.version}`, signal });
     s.onResources({ seedDir: s.seed.dir });
     if (!o.sshKey) s.onSecret(s.seed.privateKey);
-    // The state's own copy of the options: the key to log in with and the CD-ROM for QEMU.
+    // The state's own copy of the options: the key to log in with and the seed disk for QEMU.
     s.opts = { ...o, sshKey: s.seed.privateKey, qemuArgs: [...o.qemuArgs, ...seedQemuArgs(s.seed)] };
-    s.log(`cloud-init seed ${s.seed.iso} (volume ${SEED_VOLUME_ID}, made with ${s.seed.isoTool}, attached as a CD-ROM): authorizes ${o.sshKey ? 'the given key' : 'a new ed25519 key'} for ${o.sshUser} with passwordless sudo; instance-id ${s.seed.instanceId}`);
+    s.log(`cloud-init seed ${s.seed.iso} (volume ${SEED_VOLUME_ID}, made with ${s.seed.isoTool}, attached as a read-only virtio disk): authorizes ${o.sshKey ? 'the given key' : 'a new ed25519 key'} for ${o.sshUser} with passwordless sudo; instance-id ${s.seed.instanceId}`);
   },
   cleanup: async (s) => {
     if (s.seed) {
@@ -424,6 +424,8 @@ const sshUpStep: Step<WarmState> = {
         privateKey: o.sshKey,
         timeoutMs: o.sshTimeoutMinutes * 60_000,
         attemptTimeoutMs: 20_000,
+        // With a seed, cloud-init authorizes the key during boot: sshd may refuse it until then.
+        ...(o.cloudInitSeed ? { refusedKeyAttempts: Number.POSITIVE_INFINITY } : {}),
         signal,
         onAttemptFailed: (n, e, ms) => {
           if (s.vmExited) throw new Error(`QEMU exited while waiting for SSH (see ${s.serialLog})`);

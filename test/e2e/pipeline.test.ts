@@ -168,7 +168,7 @@ describe('the published pre-warmed demo OVA', () => {
       const ready = await vm.waitForSerial(/hedgehog-lab: ready build-type=(\S+) mode=(\S+)/, 600_000);
       expect(ready[1]).toBe('prewarmed');
       expect(ready[2]).toBe('resume');
-      const session = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'attendee', privateKey: seed.privateKey, timeoutMs: 300_000 });
+      const session = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'attendee', privateKey: seed.privateKey, timeoutMs: 300_000, refusedKeyAttempts: Number.POSITIVE_INFINITY });
       try {
         const r = await session.exec('cat /etc/hedgehog-lab/build-type; sudo -n hedgehog-lab status --json');
         expect(r.code).toBe(0);

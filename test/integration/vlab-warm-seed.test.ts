@@ -79,7 +79,7 @@ describe('the NoCloud seed', () => {
       for (const f of readdirSync(seed.dir)) expect(readFileSync(join(seed.dir, f), 'latin1')).not.toContain(body);
       const metaData = parse(isoinfo('-J', '-i', seed.iso, '-x', '/meta-data')) as Record<string, string>;
       expect(metaData['instance-id']).toBe(seed.instanceId);
-      expect(seedQemuArgs(seed)).toEqual(['-drive', `file=${seed.iso},media=cdrom,readonly=on,format=raw`]);
+      expect(seedQemuArgs(seed)).toEqual(['-drive', `file=${seed.iso},if=virtio,readonly=on,format=raw`]);
     } finally {
       await removeSeed(seed);
     }
@@ -107,7 +107,7 @@ describe('the NoCloud seed', () => {
   });
 
   it('escapes commas in the ISO path for QEMU', () => {
-    expect(seedQemuArgs({ iso: '/tmp/a,b/seed.iso' })[1]).toBe('file=/tmp/a,,b/seed.iso,media=cdrom,readonly=on,format=raw');
+    expect(seedQemuArgs({ iso: '/tmp/a,b/seed.iso' })[1]).toBe('file=/tmp/a,,b/seed.iso,if=virtio,readonly=on,format=raw');
   });
 });
 
@@ -171,7 +171,7 @@ describe('the seed step in a warm (real QEMU, TCG, empty disk)', () => {
     expect(lines.join('\n')).toMatch(/removed the cloud-init seed/);
   }, 60_000);
 
-  it('boots QEMU with the seed as a read-only CD-ROM, and removes it (and QEMU) when cancelled', async () => {
+  it('boots QEMU with the seed as a read-only virtio disk, and removes it (and QEMU) when cancelled', async () => {
     const resources: WarmResources = {};
     const controller = new AbortController();
     let cmdline = '';
@@ -193,7 +193,7 @@ describe('the seed step in a warm (real QEMU, TCG, empty disk)', () => {
     expect(e).toBeInstanceOf(WarmError);
     expect((e as WarmError).message).toMatch(/cancelled during ssh-up/);
     expect(qemuAlive).toBe(true);
-    expect(cmdline).toContain(`-drive file=${join(resources.seedDir!, 'seed.iso')},media=cdrom,readonly=on,format=raw`);
+    expect(cmdline).toContain(`-drive file=${join(resources.seedDir!, 'seed.iso')},if=virtio,readonly=on,format=raw`);
     expect(alive(resources.qemuPid!)).toBe(false);
     expect(existsSync(resources.seedDir!)).toBe(false);
     expect(seedDirs(tmpdir()).filter((d) => join(tmpdir(), d) === resources.seedDir)).toEqual([]);

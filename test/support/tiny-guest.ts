@@ -117,7 +117,7 @@ export async function ensureTinyGuest(options: EnsureTinyGuestOptions = {}): Pro
       extraArgs: ['-kernel', base.kernel, '-initrd', base.initrd, '-append', `${base.kernelCmdline} hedgehog-lab.skip`, ...seedQemuArgs(seed)],
     });
     try {
-      const session = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'lab', privateKey, timeoutMs: 600_000, attemptTimeoutMs: 10_000, retryDelayMs: 1_000 });
+      const session = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'lab', privateKey, timeoutMs: 600_000, attemptTimeoutMs: 10_000, retryDelayMs: 1_000, refusedKeyAttempts: Number.POSITIVE_INFINITY });
       try {
         const r = await session.exec(
           `set -e; cloud-init status --wait >/dev/null || true; sudo -n touch /etc/cloud/cloud-init.disabled; echo '${PREP_SETTINGS}' | sudo -n tee -a /etc/hedgehog-lab/lab.conf >/dev/null; sync`,
