@@ -18,6 +18,7 @@ import { createSeed, removeSeed, seedQemuArgs } from '../../actions/lib/cloud-in
 import { kvmAvailable, startVm } from '../../actions/lib/qemu-vm.js';
 import { connectSsh } from '../../actions/lib/ssh-remote.js';
 import { diagnoseSsh } from '../../actions/lib/ssh-diagnose.js';
+import { typeOnConsole } from '../support/console-keys.js';
 import { ensureDemoBase } from '../support/tiny-guest.js';
 
 const VERSION = '0.9.0';
@@ -176,9 +177,25 @@ describe('the published pre-warmed demo OVA', () => {
       } finally {
         session.close();
       }
-      // The console-password user logs in with the build's password (password authentication, as at the console).
-      const login = await diagnoseSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'lab', password: CONSOLE_PASSWORD, timeoutSeconds: 20, waitSeconds: 60, command: 'true', checkSudo: false });
-      expect(login.cause).toBe('ok');
+      // The login user logs in on the console (tty1) with the build's console password, typed on the VM's
+      // keyboard; the attendee's session then sees that login. (Password logins over SSH stay off.)
+      const check = await connectSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'attendee', privateKey: seed.privateKey, timeoutMs: 60_000 });
+      try {
+        const getty = await check.exec('for i in $(seq 60); do systemctl is-active -q getty@tty1 && exit 0; sleep 1; done; exit 1');
+        expect(getty.code).toBe(0);
+        await new Promise((r) => setTimeout(r, 3_000));
+        await typeOnConsole(vm.qmpSocket, `lab\n`);
+        await new Promise((r) => setTimeout(r, 5_000));
+        await typeOnConsole(vm.qmpSocket, `${CONSOLE_PASSWORD}\n`);
+        const who = await check.exec("for i in $(seq 90); do who | grep -Eq '^lab +tty1' && { who; exit 0; }; sleep 1; done; who; exit 1");
+        expect(who.stdout).toMatch(/^lab +tty1/m);
+        expect(who.code).toBe(0);
+        // Over SSH the password is refused: it is a console password.
+        const overSsh = await diagnoseSsh({ host: '127.0.0.1', port: vm.sshPort, username: 'lab', password: CONSOLE_PASSWORD, timeoutSeconds: 20, waitSeconds: 0, command: 'true', checkSudo: false });
+        expect(overSsh.cause).toBe('password-auth-disabled');
+      } finally {
+        check.close();
+      }
     } finally {
       await vm.kill();
       await removeSeed(seed);
