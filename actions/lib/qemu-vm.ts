@@ -188,7 +188,7 @@ function buildArgs(o: StartVmOptions, disk: string, diskFormat: string, sshPort:
 }
 
 /** Sends QMP commands over the control socket; resolves when every command got its answer. */
-function qmp(socketPath: string, commands: object[], timeoutMs = 5_000): Promise<void> {
+export function qmp(socketPath: string, commands: object[], timeoutMs = 5_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
     let buffer = '';

@@ -73,9 +73,12 @@
 set -euo pipefail
 
 readonly SUITE=bookworm
+# The generic kernel, not linux-image-cloud-amd64: an imported OVA gets the controllers its OVF declares
+# (LSI Logic SCSI, an E1000 NIC) or a hypervisor's AHCI CD-ROM, and the cloud kernel has drivers for none of
+# them (mptspi, e1000, ahci), only virtio and the VMware paravirtual ones.
 readonly PACKAGES=(
   systemd systemd-sysv udev dbus kmod
-  linux-image-cloud-amd64 initramfs-tools
+  linux-image-amd64 initramfs-tools
   openssh-server sudo jq iproute2 procps util-linux e2fsprogs
   cloud-init
 )

@@ -159,6 +159,15 @@ describe('the published pre-warmed demo OVA', () => {
     expect(spawnSync('grep', ['-c', CONSOLE_PASSWORD, root], { encoding: 'utf8' }).stdout.trim()).toBe('0');
   });
 
+  it('has drivers for the controllers its OVF declares and hypervisors attach (LSI Logic, E1000, AHCI)', () => {
+    const version = debugfs('ls -p /usr/lib/modules').split('\n').map((l) => l.split('/')[5]).find((n) => n && /^\d/.test(n));
+    expect(version).toBeDefined();
+    const kernel = `/usr/lib/modules/${version}/kernel`;
+    expect(debugfs(`ls ${kernel}/drivers/message/fusion`)).toContain('mptspi.ko');
+    expect(debugfs(`ls ${kernel}/drivers/net/ethernet/intel/e1000`)).toContain('e1000.ko');
+    expect(debugfs(`ls ${kernel}/drivers/ata`)).toContain('ahci.ko');
+  });
+
   it('boots as a hypervisor boots it, lets an attendee in, and the lab resumes', async () => {
     const disk = join(work, 'disk.qcow2');
     expect(spawnSync('qemu-img', ['convert', '-O', 'qcow2', join(work, `${name}-disk1.vmdk`), disk]).status).toBe(0);
