@@ -70,6 +70,9 @@ describe.each(['standard', 'prewarmed'] as const)('labforge pipeline --build-typ
     if (run.code !== 0) throw new Error(`pipeline failed (${run.code}):\n${run.stderr.slice(-4000)}`);
     const table = run.stdout;
     for (const phase of ['detect', 'build', 'warm', 'pack', 'upload', 'portal', 'total']) expect(table).toMatch(new RegExp(`^${phase}\\s`, 'm'));
+    // packer-build streamed Packer's phases as groups: a real qemu build booted, waited for SSH, provisioned.
+    for (const group of ['packer: boot', 'packer: wait-ssh', 'packer: provision', 'packer: shutdown']) expect(run.stderr).toContain(`── ${group} ──`);
+    expect(run.stderr).toMatch(/seed: nocloud user-data authorizing a new ed25519 key for labforge; login user lab \(console password set/);
     if (buildType === 'standard') expect(table).toMatch(/^warm\s+-\s+\(standard build: no warm\)/m);
     else expect(table).toMatch(/^warm\s+\d+\.\d s\s+\S+prewarmed-0\.9\.0\.qcow2/m);
     expect(table).toContain(`file://${releaseDir()}/${name}.ova`);
