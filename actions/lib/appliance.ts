@@ -288,6 +288,16 @@ export function chooseResources(app: Appliance, o: ResourceOverrides = {}): Reso
   return choice;
 }
 
+/**
+ * Refuses an accelerator the appliance cannot run on (`kvm: required` under TCG): one check for the build,
+ * the warm and the pipeline. `stage` says what was asked for (build, warm).
+ */
+export function checkAccelerator(app: Appliance, accelerator: string, stage: 'build' | 'warm'): void {
+  if (app.kvm === 'required' && accelerator !== 'kvm') {
+    throw new InputError('accelerator', `${accelerator} cannot ${stage} ${app.name}: its manifest says kvm: required (the lab runs VMs of its own)`, `${stage} it on a KVM runner with accelerator kvm`);
+  }
+}
+
 /** The lab.conf lines of a build: the manifest's settings, then the profile's (which win). */
 export function labSettingsLines(app: Appliance, choice: ResourceChoice): string {
   const all = { ...app.lab.settings, ...choice.labSettings };

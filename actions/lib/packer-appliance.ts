@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONTRACT_VARIABLES, OPTIONAL_VARIABLES, chooseResources, displayPath, labSettingsLines, loadAppliance, type Appliance, type ResourceChoice, type ResourceOverrides } from './appliance.js';
+import { CONTRACT_VARIABLES, OPTIONAL_VARIABLES, checkAccelerator, chooseResources, displayPath, labSettingsLines, loadAppliance, type Appliance, type ResourceChoice, type ResourceOverrides } from './appliance.js';
 import { createSeed, hashPassword, removeSeed, type CloudInitSeed, type SeedUser } from './cloud-init-seed.js';
 import { InputError } from './inputs.js';
 import { requiredPluginBlocks, templateFiles } from './packer-plugin-cache.js';
@@ -68,9 +68,7 @@ export async function checkTemplateContract(app: Appliance): Promise<Set<string>
 export async function prepareApplianceBuild(req: ApplianceBuildRequest, accelerator: string): Promise<ApplianceBuild> {
   const appliance = await loadAppliance(req.dir);
   const resources = chooseResources(appliance, req.overrides);
-  if (appliance.kvm === 'required' && accelerator !== 'kvm') {
-    throw new InputError('accelerator', `${accelerator} cannot build ${appliance.name}: its manifest says kvm: required (the lab runs VMs of its own)`, 'build it on a KVM runner with accelerator kvm');
-  }
+  checkAccelerator(appliance, accelerator, 'build');
   if (appliance.login.consolePassword === 'required' && !req.consolePassword) {
     throw new InputError('console-password', `is empty, but ${appliance.name} requires a console password for its login user ${appliance.login.user}`, 'set the console_password secret of the build');
   }

@@ -13,9 +13,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
+import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 import { detectBuildType, type BuildDecision } from './build-decision.js';
-import { InputError, checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
+import { checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import { runPackerBuild, terminalReporter } from './packer-build.js';
 import { kvmAvailable } from './qemu-vm.js';
@@ -238,9 +238,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   // The appliance is read and its resources chosen before anything slow: a bad manifest fails here.
   const appliance = await loadAppliance(opts.appliance);
   const resources = chooseResources(appliance, opts.resources);
-  if (appliance.kvm === 'required' && opts.accelerator !== 'kvm') {
-    throw new InputError('appliance', `${appliance.name} requires KVM (kvm: required in its manifest) and this machine has no usable KVM`, 'run the pipeline on a KVM host, or build the demo appliance (packer/demo-lab)');
-  }
+  checkAccelerator(appliance, opts.accelerator, 'build');
   const work = join(opts.outDir, 'work', `${appliance.name}-${opts.buildType}-${opts.version}`);
   await mkdir(work, { recursive: true });
   const state: PipelineState = { opts, log, work, appliance, resources, results: {} };

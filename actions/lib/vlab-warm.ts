@@ -29,7 +29,7 @@ import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines } from './serial-log.js';
 import { createSeed, removeSeed, seedQemuArgs, SEED_VOLUME_ID, type CloudInitSeed } from './cloud-init-seed.js';
-import { chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
+import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
 export const ORCHESTRATOR = '/usr/local/sbin/hedgehog-lab';
@@ -291,9 +291,7 @@ export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOp
     'shutdown-timeout-seconds': String(appliance.warm.shutdownTimeoutSeconds),
   };
   const accelerator = get('accelerator').trim() || 'kvm';
-  if (appliance.kvm === 'required' && accelerator !== 'kvm') {
-    throw new InputError('accelerator', `${accelerator} cannot warm ${appliance.name}: its manifest says kvm: required`, 'warm it on a KVM runner with accelerator kvm');
-  }
+  checkAccelerator(appliance, accelerator, 'warm');
   // Nested virtualization when the profile needs it, and only where KVM can give it.
   if (get('nested').trim() === '') fallback.nested = String(resources.nestedVirtualization && accelerator === 'kvm');
   const withManifest: InputGetter = (name) => {

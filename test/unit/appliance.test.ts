@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { chooseResources, labSettingsLines, loadAppliance } from '../../actions/lib/appliance.js';
+import { checkAccelerator, chooseResources, labSettingsLines, loadAppliance } from '../../actions/lib/appliance.js';
 import { InputError } from '../../actions/lib/inputs.js';
 import { catchInputError } from '../support/input-error.js';
 
@@ -58,6 +58,18 @@ describe('appliance manifests of this repository', () => {
     expect(app.build.seed.format).toBe('autoinstall');
     expect(app.build.variables['iso_checksum']).toBe('sha256:c3514bf0056180d09376462a7a1b4f213c1d6e8ea67fae5c25099c6fd3d8274b');
     expect(chooseResources(app).nestedVirtualization).toBe(true);
+  });
+});
+
+describe('the accelerator an appliance needs', () => {
+  test('an appliance that requires KVM is refused under TCG for a build and a warm; one that prefers it is not', async () => {
+    const hedgehog = await loadAppliance(join(repo, 'packer/hedgehog-lab'));
+    expect(catchInputError(() => checkAccelerator(hedgehog, 'tcg', 'warm')).message).toBe(
+      'accelerator: tcg cannot warm hedgehog-lab: its manifest says kvm: required (the lab runs VMs of its own) (warm it on a KVM runner with accelerator kvm)',
+    );
+    expect(() => checkAccelerator(hedgehog, 'kvm', 'build')).not.toThrow();
+    const demo = await loadAppliance(join(repo, 'packer/demo-lab'));
+    expect(() => checkAccelerator(demo, 'tcg', 'build')).not.toThrow();
   });
 });
 
