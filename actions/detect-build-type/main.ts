@@ -8,6 +8,7 @@ await runAction('detect-build-type', {
     const outputs = decisionOutputs(decision);
     setOutputs(outputs);
     core.info(`appliance: ${decision.appliance} (${decision.applianceDir}); build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
+    core.info(`runner labels (from the ${decision.runnerLabelsSource === 'input' ? 'runs-on input' : 'manifest'}): ${outputs['runner-labels']}; overwrite published files: ${outputs['overwrite']}`);
     await writeSummaryTable(
       `Build decision: ${decision.appliance} ${decision.buildType} ${decision.version}`,
       Object.entries(outputs).map(([k, v]) => [`\`${k}\``, v]),

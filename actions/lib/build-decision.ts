@@ -11,6 +11,11 @@
  *   5. the `marker` input: a guest marker file (`/etc/hedgehog-lab/build-type`);
  *   6. otherwise `standard`.
  * The `version` input overrides any version found in the event, the tag or the OVA.
+ *
+ * A `push` of a tag that is neither `vX.Y.Z` nor `vX.Y.Z-prewarmed[.N]` is refused whatever else decides: a
+ * moving tag such as `v1` (or `v1.4`) names no release. The decision also says whether the upload may
+ * replace published files ({@link rebuildOverwrites}) and which runner labels the build job runs on (the
+ * manifest's, or the validated `runs-on` input).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
@@ -38,6 +43,8 @@ export interface DetectOptions {
   ref?: string;
   /** The appliance directory (holding appliance.yml), or the manifest itself; default `packer/hedgehog-lab`. */
   appliance?: string;
+  /** Runner labels that replace the manifest's (already validated: see {@link parseRunnerLabels}). */
+  runnerLabels?: string[];
 }
 
 export interface BuildDecision {
@@ -59,8 +66,15 @@ export interface BuildDecision {
   warm: boolean;
   /** The manifest says `kvm: required` (else KVM is only preferred and TCG works). */
   requiresKvm: boolean;
-  /** The manifest's `runner-labels`. */
+  /** The runner labels the build job runs on: the `runs-on` input when given, else the manifest's `runner-labels`. */
   runnerLabels: string[];
+  /** Where the runner labels came from. */
+  runnerLabelsSource: 'input' | 'manifest';
+  /**
+   * Whether the upload may replace the published files of this version and type: only for the `push` of a
+   * rebuild tag `vX.Y.Z-prewarmed.N` that this build is (pre-warmed, version X.Y.Z). See {@link rebuildOverwrites}.
+   */
+  overwrite: boolean;
   artifactName: string;
   storagePrefix: string;
   /** The release tag this build is published under. */
@@ -110,8 +124,58 @@ function templateAsGiven(given: string, app: Appliance): string {
   return inside === '' ? normalize(dir) : join(dir, inside);
 }
 
+/** What one runner label may look like: no white space, no commas, quotes, brackets or braces. */
+const RUNNER_LABEL = /^[^\s,"'[\]{}]{1,100}$/;
+
+/**
+ * Reads the `runs-on` input: a JSON array of runner labels (`["self-hosted","linux","x64","kvm"]`, or an ARC
+ * scale set's name as `["arc-kvm"]`) or a single label (`arc-kvm`). Every label is a non-empty word without
+ * white space, commas, quotes or brackets, and no label appears twice. Throws an {@link InputError} naming
+ * `input` otherwise.
+ */
+export function parseRunnerLabels(raw: string, input = 'runs-on'): string[] {
+  const text = raw.trim();
+  const fix = 'give a JSON array of runner labels such as ["self-hosted","linux","x64","kvm"], or one label such as arc-kvm';
+  let labels: unknown;
+  if (text.startsWith('[')) {
+    try {
+      labels = JSON.parse(text);
+    } catch {
+      throw new InputError(input, `'${text.slice(0, 80)}' is not a JSON array`, fix);
+    }
+  } else if (text.startsWith('{')) {
+    throw new InputError(input, 'is a JSON object (a runner group), which labforge does not take', fix);
+  } else {
+    labels = [text];
+  }
+  if (!Array.isArray(labels) || labels.length === 0) throw new InputError(input, `'${text.slice(0, 80)}' names no runner label`, fix);
+  const seen = new Set<string>();
+  for (const label of labels as unknown[]) {
+    if (typeof label !== 'string' || !RUNNER_LABEL.test(label)) {
+      const shown = typeof label === 'string' ? `'${label.slice(0, 80)}'` : String(JSON.stringify(label)).slice(0, 80);
+      throw new InputError(input, `${shown} is not a runner label`, `${fix}; a label has no white space, commas, quotes or brackets`);
+    }
+    if (seen.has(label)) throw new InputError(input, `names the label '${label}' twice`, 'list each label once');
+    seen.add(label);
+  }
+  return labels as string[];
+}
+
+/**
+ * Whether this build may replace the published files of its version and type. True only for the `push` of
+ * a rebuild tag `vX.Y.Z-prewarmed.N` (which exists to replace the stored pre-warmed build of X.Y.Z) when the
+ * build is that one: pre-warmed, version X.Y.Z. A `workflow_dispatch` run from such a tag, a plain
+ * `vX.Y.Z-prewarmed` tag, or a build whose inputs name another type or version never overwrites.
+ */
+export function rebuildOverwrites(event: { eventName?: string; ref?: string }, buildType: BuildType, version: string): boolean {
+  if (event.eventName !== 'push' || !event.ref?.startsWith('refs/tags/')) return false;
+  const tag = parseReleaseTag(event.ref);
+  return tag !== undefined && tag.rebuild !== undefined && tag.buildType === 'prewarmed' && buildType === 'prewarmed' && version === tag.version;
+}
+
 /** Reads and validates the detect-build-type inputs (the action's and the CLI's names). */
 export function readDetectOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): DetectOptions {
+  const runsOn = readString(get, 'runs-on');
   return {
     buildType: readChoice(get, 'build-type', [...BUILD_TYPES, 'auto'] as const, 'auto'),
     version: readVersion(get, 'version'),
@@ -121,6 +185,7 @@ export function readDetectOptions(get: InputGetter, env: NodeJS.ProcessEnv = pro
     eventPath: readString(get, 'event-path', env.GITHUB_EVENT_PATH ?? '') || undefined,
     ref: readString(get, 'ref', env.GITHUB_REF ?? '') || undefined,
     appliance: readString(get, 'appliance', DEFAULT_APPLIANCE_DIR),
+    ...(runsOn ? { runnerLabels: parseRunnerLabels(runsOn) } : {}),
   };
 }
 
@@ -230,6 +295,9 @@ export async function detectBuildType(options: DetectOptions): Promise<BuildDeci
       }
     } else {
       unmatchedTag = options.ref.slice('refs/tags/'.length);
+      if (options.eventName === 'push') {
+        throw new InputError('ref', `tag '${unmatchedTag}' is neither vX.Y.Z nor vX.Y.Z-prewarmed[.N], and a pushed tag must name a release`, 'push a release tag such as v1.4.0 or v1.4.0-prewarmed; a moving tag such as v1 is never built');
+      }
     }
   }
 
@@ -265,7 +333,9 @@ export async function detectBuildType(options: DetectOptions): Promise<BuildDeci
     template: templateAsGiven(applianceDir, app),
     warm: type === 'prewarmed',
     requiresKvm: app.kvm === 'required',
-    runnerLabels: [...app.runnerLabels],
+    runnerLabels: options.runnerLabels ? [...options.runnerLabels] : [...app.runnerLabels],
+    runnerLabelsSource: options.runnerLabels ? 'input' : 'manifest',
+    overwrite: rebuildOverwrites(options, type, version),
     artifactName: artifactBaseName(app.name, type, version),
     storagePrefix: releasePrefix(type, version),
     tag: releaseTag(type, version),
@@ -288,6 +358,7 @@ export function decisionOutputs(d: BuildDecision): Record<string, string> {
     warm: String(d.warm),
     'requires-kvm': String(d.requiresKvm),
     'runner-labels': JSON.stringify(d.runnerLabels),
+    overwrite: String(d.overwrite),
     'artifact-name': d.artifactName,
     'storage-prefix': d.storagePrefix,
     tag: d.tag,

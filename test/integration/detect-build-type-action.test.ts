@@ -57,6 +57,41 @@ describe('the bundled detect-build-type action, run as the runner runs it', () =
     expect(run.outputs).toMatchObject({ 'build-type': 'prewarmed', version: '1.4.0', source: 'tag', tag: 'v1.4.0-prewarmed' });
   });
 
+  it('says overwrite=true only for the push of a rebuild tag, never for a dispatch from it', async () => {
+    const push = await runBundledAction('detect-build-type', { env: { GITHUB_REF: 'refs/tags/v1.2.0-prewarmed.2', GITHUB_EVENT_NAME: 'push' } });
+    expect(push.errors).toEqual([]);
+    expect(push.outputs).toMatchObject({ 'build-type': 'prewarmed', version: '1.2.0', overwrite: 'true' });
+    expect(push.summary).toContain('`overwrite`');
+    const dispatch = await runBundledAction('detect-build-type', {
+      event: { name: 'workflow_dispatch', payload: { inputs: { build_type: 'prewarmed', version: '1.1.0' } } },
+      env: { GITHUB_REF: 'refs/tags/v1.2.0-prewarmed.2' },
+    });
+    expect(dispatch.outputs).toMatchObject({ 'build-type': 'prewarmed', version: '1.1.0', overwrite: 'false' });
+    const release = await runBundledAction('detect-build-type', { env: { GITHUB_REF: 'refs/tags/v1.2.0', GITHUB_EVENT_NAME: 'push' } });
+    expect(release.outputs['overwrite']).toBe('false');
+  });
+
+  it('refuses the push of a moving tag such as v1 with one ::error line', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { 'build-type': 'standard' }, env: { GITHUB_REF: 'refs/tags/v1', GITHUB_EVENT_NAME: 'push' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      "::error title=detect-build-type::ref: tag 'v1' is neither vX.Y.Z nor vX.Y.Z-prewarmed[.N], and a pushed tag must name a release (push a release tag such as v1.4.0 or v1.4.0-prewarmed; a moving tag such as v1 is never built)",
+    ]);
+  });
+
+  it('takes runner labels from the runs-on input, and refuses bad ones naming the input', async () => {
+    const arc = await runBundledAction('detect-build-type', { inputs: { 'runs-on': 'arc-kvm' }, env: { GITHUB_EVENT_NAME: 'push', GITHUB_REF: 'refs/heads/main' } });
+    expect(arc.errors).toEqual([]);
+    expect(JSON.parse(arc.outputs['runner-labels'] ?? '')).toEqual(['arc-kvm']);
+    expect(arc.stdout).toContain('runner labels (from the runs-on input): ["arc-kvm"]');
+    const list = await runBundledAction('detect-build-type', { inputs: { 'runs-on': '["self-hosted","linux","x64","kvm","prewarm"]' } });
+    expect(JSON.parse(list.outputs['runner-labels'] ?? '')).toEqual(['self-hosted', 'linux', 'x64', 'kvm', 'prewarm']);
+    const bad = await runBundledAction('detect-build-type', { inputs: { 'runs-on': '[self-hosted, kvm]' } });
+    expect(bad.code).toBe(1);
+    expect(bad.errors).toHaveLength(1);
+    expect(bad.errors[0]).toMatch(/^::error title=detect-build-type::runs-on: '\[self-hosted, kvm\]' is not a JSON array \(give a JSON array of runner labels/);
+  });
+
   it('decides from an existing OVA', async () => {
     const ova = await writeOvaFixture(join(dir, 'standard.ova'), { properties: { buildType: 'standard', version: '1.0.3' } });
     const run = await runBundledAction('detect-build-type', { inputs: { ova } });

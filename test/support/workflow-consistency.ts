@@ -12,6 +12,9 @@
  *   - every job that calls a labforge reusable workflow passes only declared inputs and secrets, every
  *     required input, and no `secrets: inherit`.
  * Messages say `file:line`, the job and step, what is wrong, and what the other side declares.
+ *
+ * Also here: how this repository's copy of a template refers to labforge itself ({@link repoCopyOfTemplate}),
+ * and the format of the templates' SHA pins ({@link templatePins}).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -235,5 +238,73 @@ export function checkWorkflowConsistency(file: YamlFile): string[] {
       }
     });
   }
+  return problems;
+}
+
+/** The ref the templates' pins are resolved from, named in their `# <ref>` comment. */
+export const PIN_REF = 'v1';
+
+/**
+ * The copy of a template that this repository runs. Templates pin labforge by a full commit SHA with the
+ * ref it was resolved from in a comment (users point them at their labforge with `labforge pin`); this
+ * repository uses itself:
+ *   `uses: OWNER/labforge/.github/workflows/build.yml@<40 hex> # v1` → `uses: ./.github/workflows/build.yml`
+ *   `labforge_repository: OWNER/labforge`                          → `labforge_repository: ${{ github.repository }}`
+ *   `labforge_ref: <40 hex> # v1`                                   → `labforge_ref: ${{ github.sha }}`
+ * Nothing else may differ.
+ */
+export function repoCopyOfTemplate(text: string): string {
+  return text
+    .replace(/uses: OWNER\/labforge\/\.github\/workflows\/([a-z-]+\.yml)@[0-9a-f]{40} # v1$/gm, 'uses: ./.github/workflows/$1')
+    .replace(/labforge_repository: OWNER\/labforge$/gm, 'labforge_repository: ${{ github.repository }}')
+    .replace(/labforge_ref: [0-9a-f]{40} # v1$/gm, 'labforge_ref: ${{ github.sha }}');
+}
+
+export interface TemplatePin {
+  /** 1-based line number. */
+  line: number;
+  kind: 'uses' | 'labforge_ref';
+  /** What follows `@` (uses) or `labforge_ref:`, without the comment. */
+  value: string;
+  /** The comment's text after `#`, trimmed ('' when there is none). */
+  comment: string;
+}
+
+/**
+ * Every line of a template that refers to a labforge commit: a `uses: <owner>/labforge/…@<ref>` and a
+ * `labforge_ref: <ref>`, with the comment after it.
+ */
+export function templatePins(text: string): TemplatePin[] {
+  const pins: TemplatePin[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const uses = /^\s*(?:-\s+)?uses:\s*[A-Za-z0-9_.-]+\/labforge\/[^\s@]+@(\S+)(?:\s+#\s*(.*?))?\s*$/.exec(raw);
+    if (uses) pins.push({ line: i + 1, kind: 'uses', value: uses[1] ?? '', comment: uses[2] ?? '' });
+    const ref = /^\s*labforge_ref:\s*(\S+)(?:\s+#\s*(.*?))?\s*$/.exec(raw);
+    if (ref) pins.push({ line: i + 1, kind: 'labforge_ref', value: ref[1] ?? '', comment: ref[2] ?? '' });
+  });
+  return pins;
+}
+
+/**
+ * What is wrong with the SHA pins of the templates (given as path → text): each has one `uses:` pin and one
+ * `labforge_ref:` pin, each a full 40-hex commit SHA with the comment `# <PIN_REF>`, and all of them name
+ * the same commit.
+ */
+export function checkTemplatePins(templates: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const shas = new Map<string, string[]>();
+  for (const [path, text] of Object.entries(templates)) {
+    const pins = templatePins(text);
+    for (const kind of ['uses', 'labforge_ref'] as const) {
+      const n = pins.filter((p) => p.kind === kind).length;
+      if (n !== 1) problems.push(`${path}: has ${n} ${kind === 'uses' ? '`uses: OWNER/labforge/…@`' : '`labforge_ref:`'} pins (want exactly 1)`);
+    }
+    for (const pin of pins) {
+      if (!/^[0-9a-f]{40}$/.test(pin.value)) problems.push(`${path}:${pin.line}: ${pin.kind} is '${pin.value}', not a full 40-hex commit SHA (run labforge pin --ref ${PIN_REF} ${path})`);
+      if (pin.comment !== PIN_REF) problems.push(`${path}:${pin.line}: ${pin.kind} has the comment '${pin.comment}', want '# ${PIN_REF}' (the ref the SHA was resolved from)`);
+      shas.set(pin.value, [...(shas.get(pin.value) ?? []), `${path}:${pin.line}`]);
+    }
+  }
+  if (shas.size > 1) problems.push(`the pins name ${shas.size} different commits (${[...shas].map(([sha, at]) => `${sha} at ${at.join(', ')}`).join('; ')}); pin them together: labforge pin --ref ${PIN_REF} ${Object.keys(templates).join(' ')}`);
   return problems;
 }

@@ -7,10 +7,15 @@
  *     write permission at all;
  *   - a job on a self-hosted runner never runs for a pull request from a fork: its `if:` contains
  *     `!github.event.pull_request.head.repo.fork`;
- *   - third-party actions are pinned by a full commit SHA with the version in a comment; labforge's own
- *     (`./…`, and `OWNER/labforge/…@v1` in the templates, which users pin when they copy them) are exempt;
+ *   - actions and reusable workflows from another repository — labforge's own too (`OWNER/labforge/…` in the
+ *     templates) — are pinned by a full commit SHA with the version in a comment; only `./…` is exempt;
+ *   - a call of labforge's reusable workflow checks out the labforge it runs by a full commit SHA: its
+ *     `labforge_ref` is `${{ github.sha }}` (this repository) or a 40-hex SHA, the one its `uses:` names;
  *   - no `${{ … }}` inside a `run:` script (secrets and user input reach scripts through `env:` only);
- *   - checkouts do not leave the token in .git/config (`persist-credentials: false`).
+ *   - checkouts do not leave the token in .git/config (`persist-credentials: false`);
+ *   - `npm ci`/`npm install` in a job that holds a write permission (id-token or contents) runs with
+ *     `--ignore-scripts`: no dependency's install script runs where the OIDC token or a writing token is;
+ *   - no `sudo` in a job that may run on a self-hosted runner (the runner user has none).
  */
 import { jobsOf, labforgeWorkflowPath, stepLabel, type Job, type YamlFile } from './workflow-files.js';
 
@@ -36,6 +41,17 @@ function runsOnHosted(runsOn: unknown): boolean {
   return typeof runsOn === 'string' && HOSTED.test(runsOn);
 }
 
+/** `sudo` as a command word (not inside another word such as `sudoers` or `pseudo`). */
+const SUDO = /(^|[\s;&|(`]|\$\()sudo(\s|$)/m;
+
+/** The `npm ci` / `npm install` / `npm i` command lines of a script (one entry per command, flags included). */
+export function npmInstalls(script: string): string[] {
+  const out: string[] = [];
+  const joined = script.replace(/\\\n/g, ' ');
+  for (const m of joined.matchAll(/(?:^|[\s;&|(])(npm\s+(?:ci|install|i|clean-install|install-clean|add)(?=\s|$)[^;&|\n#]*)/gm)) out.push((m[1] ?? '').trim());
+  return out;
+}
+
 /** Every violation of the rules above in one workflow file. */
 export function checkWorkflowSecurity(file: YamlFile): string[] {
   const problems: string[] = [];
@@ -46,7 +62,6 @@ export function checkWorkflowSecurity(file: YamlFile): string[] {
   }
   const checkUses = (uses: string, where: string, label: string) => {
     if (uses.startsWith('./') || uses.startsWith('docker://')) return;
-    if (/^OWNER\/labforge\//.test(uses) && file.path.startsWith('workflows-templates/')) return;
     if (!/^[^@\s]+@[0-9a-f]{40}$/.test(uses)) {
       problems.push(`${where}: ${label} uses ${uses}: pin third-party actions to a full commit SHA (owner/repo@<40 hex> # vX.Y.Z)`);
       return;
@@ -72,7 +87,21 @@ export function checkWorkflowSecurity(file: YamlFile): string[] {
         problems.push(`${file.where(['jobs', jobId, 'runs-on'])}: jobs.${jobId} may run on a self-hosted runner but its if: lacks ${FORK_GUARD} (a fork's pull request must never reach our machines)`);
       }
     }
-    if (typeof job.uses === 'string') checkUses(job.uses, file.where(['jobs', jobId, 'uses']), `jobs.${jobId}`);
+    if (typeof job.uses === 'string') {
+      checkUses(job.uses, file.where(['jobs', jobId, 'uses']), `jobs.${jobId}`);
+      const ref = asRecord(job.with)['labforge_ref'];
+      if (labforgeWorkflowPath(job.uses) !== undefined && ref !== undefined) {
+        const pinned = /@([0-9a-f]{40})$/.exec(job.uses)?.[1];
+        const refWhere = file.where(['jobs', jobId, 'with', 'labforge_ref']);
+        if (typeof ref !== 'string' || !(/^\$\{\{\s*github\.sha\s*\}\}$/.test(ref) || /^[0-9a-f]{40}$/.test(ref))) {
+          problems.push(`${refWhere}: jobs.${jobId} checks out labforge at '${String(ref)}'; use a full commit SHA (labforge pin) or \${{ github.sha }}`);
+        } else if (pinned !== undefined && ref !== pinned) {
+          problems.push(`${refWhere}: jobs.${jobId} checks out labforge at ${ref} but calls its workflow at ${pinned}; pin both to the same commit (labforge pin)`);
+        }
+      }
+    }
+    const writes = Object.entries(asRecord(perms)).some(([scope, level]) => level === 'write' && (scope === 'id-token' || scope === 'contents'));
+    const selfHosted = job['runs-on'] !== undefined && !runsOnHosted(job['runs-on']);
     (job.steps ?? []).forEach((step, i) => {
       const label = stepLabel(jobId, i, step);
       if (typeof step.uses === 'string') {
@@ -83,6 +112,14 @@ export function checkWorkflowSecurity(file: YamlFile): string[] {
       }
       if (typeof step.run === 'string' && step.run.includes('${{')) {
         problems.push(`${file.where(['jobs', jobId, 'steps', i, 'run'])}: ${label} has a \${{ }} expression inside run:; pass the value through env: and use "$NAME"`);
+      }
+      if (typeof step.run === 'string' && writes) {
+        for (const cmd of npmInstalls(step.run)) {
+          if (!/(^|\s)--ignore-scripts(\s|=true|$)/.test(cmd)) problems.push(`${file.where(['jobs', jobId, 'steps', i, 'run'])}: ${label} runs '${cmd}' in a job with a write permission; add --ignore-scripts (no dependency's install script may see the token)`);
+        }
+      }
+      if (typeof step.run === 'string' && selfHosted && SUDO.test(step.run)) {
+        problems.push(`${file.where(['jobs', jobId, 'steps', i, 'run'])}: ${label} uses sudo in a job that may run on a self-hosted runner, whose user has none (do it without root, or in runner-setup)`);
       }
     });
   }

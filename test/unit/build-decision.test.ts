@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_VERSION, detectBuildType, readDetectOptions } from '../../actions/lib/build-decision.js';
+import { DEFAULT_VERSION, decisionOutputs, detectBuildType, parseRunnerLabels, readDetectOptions } from '../../actions/lib/build-decision.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { writeOvaFixture } from '../support/ova-fixture.js';
 
@@ -156,6 +156,95 @@ describe('precedence', () => {
   it('an unmatched tag is fine when a later rule decides', async () => {
     const d = await detectBuildType({ ref: 'refs/tags/nightly', marker: file('m4', 'standard\n') });
     expect(d.source).toBe('marker');
+  });
+});
+
+describe('overwrite: only the push of a rebuild tag may replace the published build it names', () => {
+  const push = (tag: string, more: Parameters<typeof detectBuildType>[0] = {}) => detectBuildType({ eventName: 'push', ref: `refs/tags/${tag}`, ...more });
+
+  it('a push of v1.2.0-prewarmed.2 with build-type auto overwrites', async () => {
+    const d = await push('v1.2.0-prewarmed.2', { buildType: 'auto' });
+    expect(d).toMatchObject({ buildType: 'prewarmed', version: '1.2.0', overwrite: true });
+    expect(decisionOutputs(d).overwrite).toBe('true');
+  });
+
+  it('a workflow_dispatch run from that tag does not', async () => {
+    const d = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'prewarmed', version: '1.2.0' }), ref: 'refs/tags/v1.2.0-prewarmed.2' });
+    expect(d).toMatchObject({ buildType: 'prewarmed', version: '1.2.0', overwrite: false });
+    const other = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'prewarmed', version: '1.1.0' }), ref: 'refs/tags/v1.2.0-prewarmed.2' });
+    // The dispatch's version wins over the tag's: a build of 1.1.0 from the tag v1.2.0-prewarmed.2 must never
+    // replace the published pre-warmed 1.1.0 (the old `contains(github.ref_name, '-prewarmed.')` would have).
+    expect(other).toMatchObject({ version: '1.1.0', versionSource: 'dispatch', overwrite: false });
+  });
+
+  it('a push of that tag whose version input says 1.3.0 builds 1.3.0 (the input wins, as always) and does not overwrite', async () => {
+    const d = await push('v1.2.0-prewarmed.2', { version: '1.3.0' });
+    expect(d).toMatchObject({ buildType: 'prewarmed', version: '1.3.0', versionSource: 'input', overwrite: false });
+  });
+
+  it('a push of that tag whose build-type input says standard does not overwrite', async () => {
+    expect(await push('v1.2.0-prewarmed.2', { buildType: 'standard' })).toMatchObject({ buildType: 'standard', overwrite: false });
+  });
+
+  it('a push of v1.2.0 or v1.2.0-prewarmed does not', async () => {
+    expect(await push('v1.2.0')).toMatchObject({ buildType: 'standard', overwrite: false });
+    expect(await push('v1.2.0-prewarmed')).toMatchObject({ buildType: 'prewarmed', overwrite: false });
+  });
+
+  it('a branch push, or no event at all, does not', async () => {
+    expect(await detectBuildType({ eventName: 'push', ref: 'refs/heads/main' })).toMatchObject({ overwrite: false });
+    expect(await detectBuildType({ ref: 'refs/tags/v1.2.0-prewarmed.2' })).toMatchObject({ buildType: 'prewarmed', overwrite: false });
+  });
+});
+
+describe('a pushed tag must name a release', () => {
+  it.each(['v1', 'v1.4', 'nightly', 'v1.2.3-prewarmed.x', 'v1.2.3-'])('a push of %s is refused, whatever else decides', async (tag) => {
+    const e = await inputError(detectBuildType({ eventName: 'push', ref: `refs/tags/${tag}`, buildType: 'standard', version: '1.0.0' }));
+    expect(e.input).toBe('ref');
+    expect(e.message).toBe(`ref: tag '${tag}' is neither vX.Y.Z nor vX.Y.Z-prewarmed[.N], and a pushed tag must name a release (push a release tag such as v1.4.0 or v1.4.0-prewarmed; a moving tag such as v1 is never built)`);
+  });
+
+  it.each([
+    ['v1.2.3', 'standard', '1.2.3'],
+    ['v1.2.3-rc.1', 'standard', '1.2.3-rc.1'],
+    ['v1.2.3-prewarmed', 'prewarmed', '1.2.3'],
+    ['v1.2.3-prewarmed.4', 'prewarmed', '1.2.3'],
+    ['v1.2.3-rc.1-prewarmed', 'prewarmed', '1.2.3-rc.1'],
+  ])('a push of %s builds %s %s', async (tag, buildType, version) => {
+    expect(await detectBuildType({ eventName: 'push', ref: `refs/tags/${tag}` })).toMatchObject({ buildType, version, source: 'tag' });
+  });
+
+  it('a workflow_dispatch run from a moving tag is not a push of it: the inputs decide', async () => {
+    const d = await detectBuildType({ eventName: 'workflow_dispatch', eventPath: dispatch({ build_type: 'standard', version: '1.0.0' }), ref: 'refs/tags/v1' });
+    expect(d).toMatchObject({ buildType: 'standard', version: '1.0.0' });
+  });
+});
+
+describe('runs-on: runner labels instead of the manifest\'s', () => {
+  it('takes a JSON array or one label, and says where the labels came from', async () => {
+    const arc = await detectBuildType({ ...readDetectOptions(inputsFrom({ 'runs-on': '["arc-kvm"]' }), {}) });
+    expect(arc).toMatchObject({ runnerLabels: ['arc-kvm'], runnerLabelsSource: 'input' });
+    expect(decisionOutputs(arc)['runner-labels']).toBe('["arc-kvm"]');
+    const one = await detectBuildType(readDetectOptions(inputsFrom({ 'runs-on': ' prewarm-host ' }), {}));
+    expect(one.runnerLabels).toEqual(['prewarm-host']);
+    const many = readDetectOptions(inputsFrom({ 'runs-on': '["self-hosted", "linux", "x64", "kvm", "prewarm"]' }), {});
+    expect(many.runnerLabels).toEqual(['self-hosted', 'linux', 'x64', 'kvm', 'prewarm']);
+    const none = await detectBuildType(readDetectOptions(inputsFrom({ 'runs-on': '' }), {}));
+    expect(none).toMatchObject({ runnerLabels: ['self-hosted', 'linux', 'x64', 'kvm'], runnerLabelsSource: 'manifest' });
+  });
+
+  it.each([
+    ['[]', "runs-on: '[]' names no runner label"],
+    ['["kvm", ""]', "runs-on: '' is not a runner label"],
+    ['["kvm", 3]', 'runs-on: 3 is not a runner label'],
+    ['[self-hosted, kvm]', "runs-on: '[self-hosted, kvm]' is not a JSON array"],
+    ['self-hosted, kvm', "runs-on: 'self-hosted, kvm' is not a runner label"],
+    ['self hosted', "runs-on: 'self hosted' is not a runner label"],
+    ['{"group":"kvm"}', 'runs-on: is a JSON object (a runner group), which labforge does not take'],
+    ['["kvm","kvm"]', "runs-on: names the label 'kvm' twice"],
+  ])('refuses %s, naming the input', (raw, message) => {
+    expect(() => parseRunnerLabels(raw)).toThrow(InputError);
+    expect(() => readDetectOptions(inputsFrom({ 'runs-on': raw }), {})).toThrow(message);
   });
 });
 

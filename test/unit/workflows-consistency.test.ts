@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../support/run-action.js';
-import { checkWorkflowConsistency, runScriptOutputs } from '../support/workflow-consistency.js';
-import { TEMPLATES, readYamlFile, repoCopyOfTemplate, workflowFiles } from '../support/workflow-files.js';
+import { checkTemplatePins, checkWorkflowConsistency, repoCopyOfTemplate, runScriptOutputs, templatePins } from '../support/workflow-consistency.js';
+import { TEMPLATES, readYamlFile, workflowFiles } from '../support/workflow-files.js';
 
 describe('every workflow agrees with what it calls', () => {
   const files = workflowFiles();
@@ -42,12 +42,45 @@ describe("this repository's workflows are the templates", () => {
   });
 
   it('rewrites exactly the references to labforge', () => {
-    const t = ['    uses: OWNER/labforge/.github/workflows/build.yml@v1', '      labforge_repository: OWNER/labforge', '      labforge_ref: v1', '      ref: v1'].join('\n');
+    const sha = '0123456789abcdef0123456789abcdef01234567';
+    const t = [`    uses: OWNER/labforge/.github/workflows/build.yml@${sha} # v1`, '      labforge_repository: OWNER/labforge', `      labforge_ref: ${sha} # v1`, '      ref: v1', '    uses: OWNER/labforge/.github/workflows/build.yml@v1'].join('\n');
     expect(repoCopyOfTemplate(t).split('\n')).toEqual([
       '    uses: ./.github/workflows/build.yml',
       '      labforge_repository: ${{ github.repository }}',
       '      labforge_ref: ${{ github.sha }}',
       '      ref: v1',
+      '    uses: OWNER/labforge/.github/workflows/build.yml@v1', // not a SHA pin: left alone, so the copy test fails
+    ]);
+  });
+});
+
+describe('the templates pin labforge by commit SHA', () => {
+  const callers = ['build-on-demand.yml', 'release.yml'];
+  const texts = Object.fromEntries(callers.map((n) => [`workflows-templates/${n}`, readFileSync(join(repoRoot, 'workflows-templates', n), 'utf8')]));
+
+  it('both callers pin the reusable workflow and labforge_ref to the same full SHA, with # v1', () => {
+    expect(checkTemplatePins(texts)).toEqual([]);
+    const pins = Object.values(texts).flatMap(templatePins);
+    expect(pins.map((p) => p.kind).sort()).toEqual(['labforge_ref', 'labforge_ref', 'uses', 'uses']);
+    expect(new Set(pins.map((p) => p.value)).size).toBe(1);
+  });
+
+  it('names every pin that is not a SHA, lacks the comment, or names another commit', () => {
+    const a = '0123456789abcdef0123456789abcdef01234567';
+    const b = 'fedcba9876543210fedcba9876543210fedcba98';
+    expect(
+      checkTemplatePins({
+        'one.yml': `jobs:\n  x:\n    uses: OWNER/labforge/.github/workflows/build.yml@v1\n    with:\n      labforge_ref: ${a} # v1\n`,
+        'two.yml': `jobs:\n  x:\n    uses: OWNER/labforge/.github/workflows/build.yml@${b} # v1\n    with:\n      labforge_ref: ${b}\n`,
+        'three.yml': 'jobs: {}\n',
+      }),
+    ).toEqual([
+      "one.yml:3: uses is 'v1', not a full 40-hex commit SHA (run labforge pin --ref v1 one.yml)",
+      "one.yml:3: uses has the comment '', want '# v1' (the ref the SHA was resolved from)",
+      "two.yml:5: labforge_ref has the comment '', want '# v1' (the ref the SHA was resolved from)",
+      'three.yml: has 0 `uses: OWNER/labforge/…@` pins (want exactly 1)',
+      'three.yml: has 0 `labforge_ref:` pins (want exactly 1)',
+      `the pins name 3 different commits (v1 at one.yml:3; ${a} at one.yml:5; ${b} at two.yml:3, two.yml:5); pin them together: labforge pin --ref v1 one.yml two.yml three.yml`,
     ]);
   });
 });
@@ -101,10 +134,10 @@ jobs:
       - run: echo \${{ needs.a.outputs.missing }}
 `);
     expect(problems).toEqual([
-      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: appliance, artifact-name, build-type, first-boot, login, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
+      'wf.yml:11: jobs.a.outputs.nope reads steps.detect.outputs.flavour, which step detect does not produce (actions/detect-build-type/action.yml declares: appliance, artifact-name, build-type, first-boot, login, overwrite, reason, requires-kvm, runner-labels, source, storage-prefix, tag, template, timeout-minutes, version, version-source, warm)',
       'wf.yml:13: jobs.a.steps[0] "echo "${{ steps.detect.outputs.version }}"" reads steps.detect.outputs.version before step detect has run (it is step 1)',
       'wf.yml:19: jobs.a.steps[1] "detect" reads inputs.versoin, which the workflow\'s trigger does not declare (declared: version)',
-      "wf.yml:18: jobs.a.steps[1] \"detect\" passes input 'colour' that actions/detect-build-type/action.yml does not declare (declared: appliance, build-type, marker, ova, version)",
+      "wf.yml:18: jobs.a.steps[1] \"detect\" passes input 'colour' that actions/detect-build-type/action.yml does not declare (declared: appliance, build-type, marker, ova, runs-on, version)",
       'wf.yml:22: jobs.a.steps[3] "echo ${{ steps.script.outputs.made }} ${{ steps.script.outputs.lost }}" reads steps.script.outputs.lost, which step script does not produce (its run: script writes no \'lost=\' to $GITHUB_OUTPUT)',
       'wf.yml:26: jobs.b.steps[0] "echo ${{ needs.a.outputs.kind }}" reads needs.a.outputs.kind, but jobs.b does not list a in needs (needs: none)',
       'wf.yml:31: jobs.c.steps[0] "./actions/no-such-action" uses ./actions/no-such-action, but actions/no-such-action/action.yml does not exist (write it, or stop using the action here)',

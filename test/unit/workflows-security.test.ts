@@ -1,14 +1,32 @@
-/** Least privilege, no fork PRs on self-hosted runners, pinned actions, no expressions in scripts. */
+/**
+ * Least privilege, no fork PRs on self-hosted runners, pinned actions (labforge's own too), no expressions in
+ * scripts, no install scripts where a writing token is, no sudo on self-hosted runners.
+ */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkWorkflowSecurity } from '../support/workflow-security.js';
-import { readYamlFile, workflowFiles } from '../support/workflow-files.js';
+import { checkWorkflowSecurity, npmInstalls } from '../support/workflow-security.js';
+import { jobsOf, readYamlFile, workflowFiles } from '../support/workflow-files.js';
 
 describe('every workflow follows the security rules', () => {
   it.each(workflowFiles().map((f) => [f.path, f] as const))('%s', (_path, file) => {
     expect(checkWorkflowSecurity(file)).toEqual([]);
+  });
+
+  it('the jobs that hold id-token: write install labforge with --ignore-scripts (the rule is not vacuous)', () => {
+    const installs = workflowFiles().flatMap((f) =>
+      jobsOf(f)
+        .filter(([, job]) => (job['permissions'] as Record<string, string> | undefined)?.['id-token'] === 'write')
+        .flatMap(([id, job]) => (job.steps ?? []).flatMap((s) => (typeof s.run === 'string' ? npmInstalls(s.run) : []).map((cmd) => `${f.path} ${id}: ${cmd}`))),
+    );
+    expect(installs).toEqual(expect.arrayContaining(['.github/workflows/build.yml build: npm ci --ignore-scripts --no-audit --no-fund', 'workflows-templates/build.yml build: npm ci --ignore-scripts --no-audit --no-fund']));
+    for (const i of installs) expect(i).toMatch(/ --ignore-scripts\b/);
+  });
+
+  it('the self-hosted jobs run no sudo (the rule is not vacuous: they exist)', () => {
+    const selfHosted = workflowFiles().flatMap((f) => jobsOf(f).filter(([, job]) => job['runs-on'] !== undefined && !/^(ubuntu|windows|macos)-/.test(String(job['runs-on']))).map(([id]) => `${f.path} ${id}`));
+    expect(selfHosted).toEqual(expect.arrayContaining(['.github/workflows/self-test.yml actions-on-kvm', '.github/workflows/build.yml build', 'workflows-templates/build.yml build']));
   });
 });
 
@@ -55,5 +73,66 @@ jobs:
       'bad.yml:13: jobs.build.steps[2] "echo "${{ secrets.TOKEN }}"" has a ${{ }} expression inside run:; pass the value through env: and use "$NAME"',
       'bad.yml:15: jobs.lint declares no permissions (declare the least it needs, e.g. contents: read)',
     ]);
+  });
+
+  it('pins labforge like any other repository, installs without scripts where a token writes, and refuses sudo on self-hosted runners', () => {
+    const path = join(dir, 'pins.yml');
+    const sha = '0123456789abcdef0123456789abcdef01234567';
+    writeFileSync(
+      path,
+      `on: push
+permissions: {}
+jobs:
+  floating:
+    permissions:
+      contents: read
+      id-token: write
+    uses: OWNER/labforge/.github/workflows/build.yml@v1
+    with:
+      labforge_ref: v1
+  split:
+    permissions:
+      contents: read
+      id-token: write
+    uses: OWNER/labforge/.github/workflows/build.yml@${sha} # v1
+    with:
+      labforge_ref: fedcba9876543210fedcba9876543210fedcba98
+  build:
+    if: \${{ !github.event.pull_request.head.repo.fork }}
+    runs-on: [self-hosted, kvm]
+    permissions:
+      contents: read
+      id-token: write
+    steps:
+      - uses: google-github-actions/auth@ba79af03959ebeac9769e648f473a284504d9193 # v2.1.10
+      - run: |
+          npm ci --no-audit
+          npm install --ignore-scripts
+          npm ci \\
+            --ignore-scripts
+          npm run build
+          sudo apt-get install -y qemu-utils
+      - run: echo "pseudo sudoers" && (sudo -n true)
+  lint:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    steps:
+      - run: npm ci && sudo true
+`,
+    );
+    const problems = checkWorkflowSecurity(readYamlFile(path)).map((p) => p.replace(/^[^:]*pins\.yml:/, 'pins.yml:'));
+    expect(problems).toEqual([
+      'pins.yml:8: jobs.floating uses OWNER/labforge/.github/workflows/build.yml@v1: pin third-party actions to a full commit SHA (owner/repo@<40 hex> # vX.Y.Z)',
+      "pins.yml:10: jobs.floating checks out labforge at 'v1'; use a full commit SHA (labforge pin) or ${{ github.sha }}",
+      `pins.yml:17: jobs.split checks out labforge at fedcba9876543210fedcba9876543210fedcba98 but calls its workflow at ${sha}; pin both to the same commit (labforge pin)`,
+      "pins.yml:26: jobs.build.steps[1] \"npm ci --no-audit\" runs 'npm ci --no-audit' in a job with a write permission; add --ignore-scripts (no dependency's install script may see the token)",
+      'pins.yml:26: jobs.build.steps[1] "npm ci --no-audit" uses sudo in a job that may run on a self-hosted runner, whose user has none (do it without root, or in runner-setup)',
+      'pins.yml:33: jobs.build.steps[2] "echo "pseudo sudoers" && (sudo -n true)" uses sudo in a job that may run on a self-hosted runner, whose user has none (do it without root, or in runner-setup)',
+    ]);
+  });
+
+  it('finds the npm install commands of a script', () => {
+    expect(npmInstalls('npm ci --no-audit\nnpm run build && npm i -g x; npm info y\nnpm install \\\n  --ignore-scripts # comment')).toEqual(['npm ci --no-audit', 'npm i -g x', 'npm install    --ignore-scripts']);
   });
 });
