@@ -32,6 +32,8 @@ export interface Command {
   details?: string;
   usage?: string;
   flags: Record<string, FlagSpec>;
+  /** Step outputs the command writes to $GITHUB_OUTPUT when given --github-output (checked against workflows). */
+  githubOutputs?: string[];
   /** Returns the exit code: 0 success, 1 the operation failed. Throw InputError for bad input (exit 2). */
   run: (ctx: CommandContext) => Promise<number>;
 }

@@ -4,25 +4,28 @@
  *   detect → packer-build (the appliance's standard image) → vlab-warm (pre-warmed builds) → pack the OVA
  *          → upload with checksums → download portal
  *
+ * A pre-warmed build whose bucket already holds the standard release of the same version starts from that
+ * published OVA instead of building it again (pipeline-standard.ts); `fromStandard: 'never'` forces Packer.
+ *
  * Everything appliance-specific comes from the appliance's manifest (default: the demo appliance,
  * packer/demo-lab): its template and resources, its build user and seed, the warm's commands and timeouts,
  * the OVF's OS. "Local defaults" are that appliance, the accelerator that works here (KVM if usable, else
  * TCG; an appliance that requires KVM is then refused), and a `file://` bucket under the output directory.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 import { detectBuildType, type BuildDecision } from './build-decision.js';
 import { checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
-import { runPackerBuild, terminalReporter } from './packer-build.js';
 import { kvmAvailable } from './qemu-vm.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { readApplianceWarmOptions, warmImage, type WarmResult } from './vlab-warm.js';
 import { uploadRelease, type UploadReleaseResult } from './release-upload.js';
+import { FROM_STANDARD, obtainStandardImage, type FromStandard } from './pipeline-standard.js';
 import { parseDestination } from './upload-options.js';
 
 export interface PipelineOptions {
@@ -42,6 +45,8 @@ export interface PipelineOptions {
   overwrite: boolean;
   /** The login user's console password (from $LABFORGE_CONSOLE_PASSWORD; only its hash reaches the image). */
   consolePassword?: string;
+  /** Pre-warmed builds: `auto` (default) warms the bucket's published standard OVA of the version when there is one; `never` always runs Packer. */
+  fromStandard?: FromStandard;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -60,8 +65,10 @@ export interface PipelineResult {
   resources: ResourceChoice;
   phases: PipelinePhase[];
   totalSeconds: number;
-  /** The standard image Packer built. */
+  /** The standard image: the one Packer built, or the one converted from the published standard OVA. */
   standardImage: string;
+  /** Set when the standard image came from the published standard OVA: its SHA-256 and URI. */
+  builtFrom?: { sha256: string; uri: string };
   /** The image that was packed (the pre-warmed one for pre-warmed builds). */
   image: string;
   warm?: WarmResult;
@@ -98,6 +105,7 @@ export function readPipelineOptions(get: InputGetter, env: NodeJS.ProcessEnv = p
     repoRoot,
     accelerator: kvmAvailable() ? 'kvm' : 'tcg',
     overwrite: readBool(get, 'overwrite', true),
+    fromStandard: readChoice(get, 'from-standard', FROM_STANDARD, 'auto'),
     ...(password ? { consolePassword: password } : {}),
   };
 }
@@ -110,6 +118,7 @@ interface PipelineState {
   resources: ResourceChoice;
   decision?: BuildDecision;
   standardImage?: string;
+  builtFrom?: { sha256: string; uri: string };
   image?: string;
   warm?: WarmResult;
   ova?: PackOvaResult;
@@ -127,40 +136,32 @@ const detectStep: Step<PipelineState> = {
   },
 };
 
-/** packer-build, as build.yml calls it: the appliance's standard image, not packed when it is warmed next. */
+/** The `file://` bucket under the output directory: where the pipeline publishes (and finds the standard release). */
+const bucketOf = (opts: PipelineOptions) => join(opts.outDir, 'bucket');
+
+/** The standard image: packer-build as build.yml calls it, or (pre-warmed) the published standard OVA of the version. */
 const buildStep: Step<PipelineState> = {
   name: 'build',
   run: async (s, signal) => {
-    const d = s.decision!;
-    const packerOut = join(s.work, 'packer');
-    await rm(packerOut, { recursive: true, force: true });
-    const result = await runPackerBuild(
-      {
-        template: '',
-        appliance: { dir: s.opts.appliance, overrides: s.opts.resources, ...(s.opts.consolePassword ? { consolePassword: s.opts.consolePassword } : {}) },
-        buildType: 'standard',
-        version: d.version,
-        vars: {},
-        varFiles: [],
-        only: [],
-        accelerator: s.opts.accelerator,
-        timeoutMinutes: s.appliance.build.timeoutMinutes,
-        onError: 'cleanup',
-        pluginCache: false,
-        package: 'none',
-        // Packer's download cache and port locks go with the build: a local run leaves nothing behind.
-        cacheDir: 'temporary',
-        outputDir: packerOut,
-        expectedImageGiB: s.appliance.build.expectedImageGiB,
-        vmMemoryMiB: s.resources.memoryMiB,
-        watchdog: { afterSeconds: s.appliance.build.sshWatchdogSeconds, username: s.appliance.build.user },
-      },
-      { reporter: terminalReporter((l) => s.log(`  ${l}`)), signal },
-    );
-    if (!result.image) throw new Error(`Packer finished without a disk image (log: ${result.buildLog})`);
-    s.standardImage = result.image;
-    s.image = result.image;
-    s.results['build'] = result.image;
+    const o = s.opts;
+    const got = await obtainStandardImage({
+      applianceDir: o.appliance,
+      appliance: s.appliance,
+      resources: s.resources,
+      overrides: o.resources,
+      version: s.decision!.version,
+      warm: s.decision!.warm,
+      fromStandard: o.fromStandard ?? 'auto',
+      destination: parseDestination(`file://${bucketOf(o)}`),
+      accelerator: o.accelerator,
+      ...(o.consolePassword ? { consolePassword: o.consolePassword } : {}),
+      work: s.work,
+      log: (l) => s.log(`  ${l}`),
+      signal,
+    });
+    s.standardImage = s.image = got.image;
+    if (got.builtFrom) s.builtFrom = got.builtFrom;
+    s.results['build'] = got.summary;
   },
 };
 
@@ -204,7 +205,7 @@ const packStep: Step<PipelineState> = {
 const uploadStep: Step<PipelineState> = {
   name: 'upload',
   run: async (s) => {
-    const bucketDir = join(s.opts.outDir, 'bucket');
+    const bucketDir = bucketOf(s.opts);
     await mkdir(bucketDir, { recursive: true });
     const d = s.decision!;
     s.publish = await uploadRelease({
@@ -223,6 +224,7 @@ const uploadStep: Step<PipelineState> = {
       portal: true,
       firstBoot: d.firstBoot,
       login: d.login,
+      ...(s.builtFrom ? { sourceSha256: s.builtFrom.sha256, sourceUri: s.builtFrom.uri } : {}),
       log: (l) => s.log(`  ${l}`),
     });
     s.results['upload'] = s.publish.uri;
@@ -265,11 +267,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     phases,
     totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     standardImage: state.standardImage!,
+    ...(state.builtFrom ? { builtFrom: state.builtFrom } : {}),
     image: state.image!,
     ...(state.warm ? { warm: state.warm } : {}),
     ova: state.ova!,
     publish: state.publish!,
-    bucketDir: join(opts.outDir, 'bucket'),
+    bucketDir: bucketOf(opts),
   };
 }
 

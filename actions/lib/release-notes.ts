@@ -40,6 +40,8 @@ export interface ReleaseFacts {
   gitSha?: string;
   /** The workflow run that built it. */
   runUrl?: string;
+  /** A pre-warmed build warmed from a published standard OVA: that OVA's SHA-256 (metadata `builtFrom.sha256`). */
+  builtFromSha256?: string;
 }
 
 /** First-boot time of each build type when the metadata does not state a measured one (docs/INSTALL.md). */
@@ -173,6 +175,8 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
     gitSha: o.gitSha ?? metadataString(meta, 'gitSha'),
     runUrl: o.runUrl ?? metadataString(meta, 'workflowRunUrl', 'runUrl'),
   };
+  const builtFrom = metadataValue(meta, 'builtFrom') as { sha256?: unknown } | undefined;
+  if (typeof builtFrom?.sha256 === 'string' && /^[0-9a-fA-F]{64}$/.test(builtFrom.sha256)) facts.builtFromSha256 = builtFrom.sha256.toLowerCase();
   return facts;
 }
 
@@ -215,6 +219,7 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
   ];
   if (facts.buildDate) rows.push(['Built', facts.buildDate]);
   if (facts.gitSha) rows.push(['Source commit', `\`${facts.gitSha}\``]);
+  if (facts.builtFromSha256) rows.push(['Built from', `the published standard OVA of this version, SHA-256 \`${facts.builtFromSha256}\``]);
   if (facts.runUrl) rows.push(['Build run', facts.runUrl]);
   if (facts.reason) rows.push(['Reason', facts.reason]);
   if (facts.login) rows.push(['How to log in', facts.login]);

@@ -93,7 +93,18 @@ export interface ReleaseMetadata {
   reason?: string;
   /** How an attendee logs in (from the appliance manifest), when given. */
   login?: string;
+  /** A pre-warmed release warmed from a published standard OVA: that OVA's SHA-256 (and URI, when given). */
+  builtFrom?: BuiltFrom;
   publishedAt: string;
+}
+
+/** The origin of a pre-warmed release: the published standard OVA its disk was warmed from. */
+export interface BuiltFrom {
+  buildType: 'standard';
+  /** SHA-256 (hex) of the standard OVA, as its `.ova.sha256` states. */
+  sha256: string;
+  /** Storage URI of the standard OVA, when known. */
+  uri?: string;
 }
 
 /** A rough first-boot expectation per build type (shown in the metadata and the portal). */
@@ -196,6 +207,9 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     log(`note: ${basename(primary)} says it is a build of ${fromOva}, but the appliance input says ${options.appliance}; publishing it as ${options.appliance}`);
   }
   const isRelease = version !== undefined && buildType !== undefined;
+  if (options.sourceSha256 !== undefined && (!isRelease || buildType !== 'prewarmed')) {
+    throw new InputError('source-sha256', isRelease ? `is set, but ${basename(primary)} is a ${buildType} release` : 'needs a release (version and build-type prewarmed)', 'only a pre-warmed release is built from a standard OVA; leave source-sha256 empty otherwise');
+  }
   if (!isRelease && (options.retentionKeep > 0 || options.portal)) {
     throw new InputError(options.retentionKeep > 0 ? 'retention-keep' : 'portal', 'needs a release (version and build-type)', 'set version and build-type, or publish an OVA that carries the labforge properties');
   }
@@ -294,6 +308,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     firstBoot: options.firstBoot ?? expectedFirstBoot(buildType!),
     ...(options.reason ? { reason: options.reason } : {}),
     ...(options.login ? { login: options.login } : {}),
+    ...(options.sourceSha256 ? { builtFrom: { buildType: 'standard' as const, sha256: options.sourceSha256, ...(options.sourceUri ? { uri: options.sourceUri } : {}) } } : {}),
     publishedAt,
   };
   const sumKey = `${dir}${sumName}`;

@@ -41,6 +41,10 @@ export interface UploadOptions extends DestinationOptions, LinkOptions {
   reason?: string;
   /** How an attendee logs in (the appliance manifest's login.how), recorded in the metadata. */
   login?: string;
+  /** A pre-warmed build's origin: the SHA-256 (hex) of the published standard OVA it was warmed from. */
+  sourceSha256?: string;
+  /** The storage URI of that standard OVA (only with sourceSha256). */
+  sourceUri?: string;
 }
 
 const SECRET_LOOKING = /BEGIN [A-Z ]*PRIVATE KEY|"private_key"|"type"\s*:\s*"service_account"/;
@@ -135,7 +139,24 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
     if (login.length > 1000) throw new InputError('login', `is ${login.length} characters long`, 'keep it to one paragraph (1000 characters at most)');
     opts.login = login;
   }
+  Object.assign(opts, readSourceOptions(get, buildType));
   return opts;
+}
+
+/**
+ * `source-sha256` / `source-uri`: the standard OVA a pre-warmed release was warmed from. Empty is fine for any
+ * build (build.yml passes an empty value when Packer built the standard image); a value must be 64 hex digits
+ * and is refused for a build type other than prewarmed. The URI is optional and needs the SHA-256.
+ */
+export function readSourceOptions(get: InputGetter, buildType: BuildType | undefined): Pick<UploadOptions, 'sourceSha256' | 'sourceUri'> {
+  const sha = readString(get, 'source-sha256');
+  const uri = readString(get, 'source-uri');
+  if (uri && !sha) throw new InputError('source-uri', 'is set without source-sha256', 'give the SHA-256 of the standard OVA too, or leave source-uri empty');
+  if (!sha) return {};
+  if (!/^[0-9a-fA-F]{64}$/.test(sha)) throw new InputError('source-sha256', `'${sha.slice(0, 80)}' is not a SHA-256`, 'give the 64 hex digits of the standard OVA (fetch-standard\'s sha256 output), or leave it empty');
+  if (buildType !== undefined && buildType !== 'prewarmed') throw new InputError('source-sha256', `is set for a ${buildType} build`, 'only a pre-warmed release is built from a standard OVA; leave it empty for standard builds');
+  if (uri && (!/^(gs|file):\/\/\S+$/.test(uri) || uri.length > 2048)) throw new InputError('source-uri', `'${uri.slice(0, 80)}' is not a gs:// or file:// URI`, "give fetch-standard's uri output, or leave it empty");
+  return { sourceSha256: sha.toLowerCase(), ...(uri ? { sourceUri: uri } : {}) };
 }
 
 export interface PortalCommandOptions extends DestinationOptions, LinkOptions {

@@ -17,6 +17,7 @@ await runAction('upload-artifact', {
     ]);
     if (r.sha256Uri) rows.push(['checksum', r.sha256Uri]);
     if (r.metadataUri) rows.push(['metadata', r.metadataUri]);
+    if (r.release && options.sourceSha256) rows.push(['built from', `standard OVA SHA-256 \`${options.sourceSha256}\`${options.sourceUri ? ` (${options.sourceUri})` : ''}`]);
     if (r.retention) {
       const gone = r.retention.deleted.map((d) => `v${d.version}`).join(', ') || 'nothing';
       rows.push([r.retention.dryRun ? 'retention (dry run, would delete)' : 'retention (deleted)', gone]);

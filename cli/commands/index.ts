@@ -10,5 +10,7 @@ import { buildCommand } from './build.js';
 import { sshDiagnoseCommand } from './ssh-diagnose.js';
 import { uploadCommand } from './upload.js';
 import { portalCommand } from './portal.js';
+import { pinCommand } from './pin.js';
+import { fetchStandardCommand } from './fetch-standard.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, pipelineCommand, packOvaCommand, preflightCommand, buildCommand, sshDiagnoseCommand, uploadCommand, portalCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, pipelineCommand, packOvaCommand, preflightCommand, buildCommand, fetchStandardCommand, sshDiagnoseCommand, uploadCommand, portalCommand, pinCommand];

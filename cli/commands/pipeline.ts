@@ -14,12 +14,15 @@ export const pipelineCommand: Command = {
     version: { type: 'string', description: 'semantic version of the build', default: '0.1.0' },
     out: { type: 'string', description: 'output directory (work files, the OVA, bucket/)', default: './out' },
     overwrite: { type: 'string', description: 'replace a release of the same version in the local bucket', default: 'true' },
+    'from-standard': { type: 'string', description: "pre-warmed: auto warms the bucket's published standard OVA of the version when there is one (verified, converted back to qcow2) instead of running Packer; never always runs Packer", default: 'auto' },
   },
   details: [
     'The appliance is the demo appliance (packer/demo-lab: Debian, cloud-init, a simulated lab; its base image',
     'is built without root and cached) unless --appliance names another; the accelerator is KVM when /dev/kvm',
     'is usable and TCG otherwise. The same modules as the actions do the work, in build.yml\'s order.',
     'The login user\'s console password is read from $LABFORGE_CONSOLE_PASSWORD (never a flag).',
+    'A pre-warmed build whose bucket already holds the standard release of that version (from an earlier',
+    '--build-type standard run) warms that published OVA: the build phase then reads "from published standard <uri>".',
     'Ends with a table of phase timings and where the outputs are. Exit codes: 0 ok, 1 a phase failed, 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {

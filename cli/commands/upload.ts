@@ -30,6 +30,8 @@ export const uploadCommand: Command = {
     'git-sha': { type: 'string', description: 'commit of the build for the metadata' },
     'first-boot': { type: 'string', description: 'expected first-boot time for the metadata' },
     reason: { type: 'string', description: "why the build was made (e.g. the workshop's name), recorded in the metadata" },
+    'source-sha256': { type: 'string', description: 'pre-warmed only: SHA-256 of the published standard OVA it was warmed from (metadata builtFrom)' },
+    'source-uri': { type: 'string', description: 'with --source-sha256: the URI of that standard OVA' },
   },
   details: [
     'Credentials: Application Default Credentials (gcloud auth application-default login, or a workload identity).',

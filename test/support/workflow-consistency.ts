@@ -19,6 +19,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './run-action.js';
+import { commands } from '../../cli/commands/index.js';
 import {
   expressionTexts,
   jobsOf,
@@ -71,6 +72,10 @@ function readCalledWorkflow(path: string): CalledWorkflow | undefined {
  */
 export function runScriptOutputs(script: string): Set<string> {
   const names = new Set<string>();
+  // `labforge <command> … --github-output` writes the outputs that command declares.
+  for (const m of script.matchAll(/\blabforge\s+([a-z-]+)\b[^\n]*--github-output\b/g)) {
+    for (const name of commands.find((c) => c.name === m[1])?.githubOutputs ?? []) names.add(name);
+  }
   if (!script.includes('GITHUB_OUTPUT')) return names;
   for (const m of script.matchAll(/\b(?:echo|printf)\s+(?:-[a-z]+\s+)*["']?([A-Za-z_][A-Za-z0-9_-]*)(?:=|<<)/g)) names.add(m[1] ?? '');
   return names;
