@@ -1,44 +1,48 @@
 /**
- * A pre-warmed build starts from the PUBLISHED standard image of the same appliance and version, when the
- * destination holds one: the same software by construction, and the OS install is not paid twice.
+ * One concern: starting a pre-warmed build from the PUBLISHED standard image of the same appliance and
+ * version, when the destination holds one — the same software by construction, and the OS install is not
+ * paid twice. This module finds the release, reads `labforge fetch-standard`'s options and runs the steps;
+ * the steps themselves live beside it.
  *
  * {@link fetchPublishedStandard} finds `<prefix>/releases/v<version>/standard/<appliance>-standard-<version>.ova`
  * at a `gs://` or `file://` destination and, when it is there:
  *
- * 1. streams it — one pass that computes the OVA's SHA-256 and walks its tar entries, hashing each (memory
- *    stays flat in the OVA's size). A `gs://` OVA is downloaded to a temporary file beside the result and
- *    resumes from the last byte after a transient failure or a stall, pinned to the object's generation; a
- *    `file://` OVA is read in place (never copied), refusing a path or symlink that leads out of the
- *    destination, and must still be the same file after the conversion;
- * 2. checks the OVF properties as soon as the descriptor (the first entry) has arrived: appliance, build type
- *    `standard` and version must match, otherwise the download stops there;
- * 3. verifies the whole OVA against its published `.ova.sha256` (and the catalog entry, when `index.json`
- *    lists the release), and every entry against the OVA's own manifest (`.mf`);
- * 4. converts the VMDK back into a writable qcow2 with `qemu-img convert -O qcow2`, reading the disk in
- *    place inside the OVA (a raw layer with an offset), so no VMDK copy is ever written.
+ * 1. streams it once. A `gs://` OVA is downloaded to a temporary file beside the result, pinned to the
+ *    object's generation and resuming from the last byte after a transient failure or a stall
+ *    (gcs-download.ts); a `file://` OVA is read in place (never copied), refusing a path or symlink that
+ *    leads out of the destination, and must still be the same file after the conversion;
+ * 2. verifies it as it streams (ova-verify.ts): the OVF properties as soon as the descriptor (the first
+ *    entry) has arrived — appliance, build type `standard` and version must match, otherwise the download
+ *    stops there — then the whole OVA against its published `.ova.sha256` (and the catalog entry, when
+ *    `index.json` lists the release), and every entry against the OVA's own manifest (`.mf`);
+ * 3. converts the VMDK back into a writable qcow2 in place inside the OVA (ova-disk-convert.ts), so no VMDK
+ *    copy is ever written.
  *
  * The downloaded OVA and every intermediate are removed in every outcome; only the final qcow2 stays. A
  * tampered, truncated or mislabelled OVA fails with a one-line {@link StandardSourceError} and leaves
  * nothing behind. Without the release at the destination the result is `{ found: false }`, and nothing
  * is created.
  */
-import { spawn } from 'node:child_process';
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, lstat, mkdir, mkdtemp, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Storage } from '@google-cloud/storage';
 import { loadAppliance } from './appliance.js';
 import { DirectoryStore } from './file-destination.js';
+import { openGcsDownload } from './gcs-download.js';
 import { GcsStore } from './gcs-upload.js';
 import { InputError, checkVersion, readBool, readRequired, readString, type InputGetter } from './inputs.js';
-import { readProductProperties } from './ova-read.js';
+import { printable } from './log-text.js';
+import { convertOvaDisk } from './ova-disk-convert.js';
+import { OvaVerifier } from './ova-verify.js';
 import { readCatalog, sameRelease } from './release-catalog.js';
 import { artifactBaseName, checkApplianceName, isApplianceName, releasePrefix } from './release-names.js';
-import { PermanentStorageError, RetriesExhaustedError, withRetry, type RetryOptions } from './storage-retry.js';
+import { StandardSourceError } from './standard-source-error.js';
+import { RetriesExhaustedError, type RetryOptions } from './storage-retry.js';
 import { TransferProgress } from './transfer-progress.js';
 import { parseDestination, type Destination } from './upload-options.js';
+
+export { MislabelledOvaError, StandardSourceError } from './standard-source-error.js';
 
 export interface FetchStandardOptions {
   /** Where releases are published (`gs://BUCKET/PREFIX` or `file:///DIR`), as {@link parseDestination} reads it. */
@@ -90,29 +94,6 @@ export type FetchStandardResult =
       seconds: number;
     };
 
-/** The published standard OVA is there but cannot be used: tampered, truncated, mislabelled, incomplete. */
-export class StandardSourceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StandardSourceError';
-  }
-}
-
-/** The OVA's own OVF properties name another appliance, build type or version. */
-export class MislabelledOvaError extends StandardSourceError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MislabelledOvaError';
-  }
-}
-
-/** A value for a log line: no control characters (no line breaks that could start a workflow command), bounded. */
-export function printable(value: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
-
 /** Refuses a destination with `.` or `..` path segments (also percent-encoded): it must name its directory plainly. */
 export function checkPlainDestination(raw: string, input = 'destination'): void {
   const path = raw.replace(/^[a-z]+:\/\/[^/]*/i, '');
@@ -125,170 +106,6 @@ export function checkPlainDestination(raw: string, input = 'destination'): void 
   if ([path, decoded].some((p) => p.split(/[/\\]/).some((seg) => seg === '..' || seg === '.'))) {
     throw new InputError(input, `'${printable(raw, 200)}' contains a '.' or '..' path segment`, 'give the destination as a plain absolute path, e.g. file:///srv/labs or gs://BUCKET/labs');
   }
-}
-
-// ---------------------------------------------------------------------------------------------- the tar walk
-
-/** One entry of an OVA (a ustar archive), as the streaming walk saw it. */
-export interface TarEntryDigest {
-  name: string;
-  /** Byte offset of the entry's data in the archive. */
-  offset: number;
-  size: number;
-  /** SHA-256 of the data (hex). */
-  sha256: string;
-  /** The data of a small descriptor or manifest (`.ovf`, `.mf`), kept for parsing. */
-  body?: Buffer;
-}
-
-const BLOCK = 512;
-const MAX_KEPT_BODY = 4 * 1024 * 1024;
-
-/**
- * Walks a ustar archive fed in order, chunk by chunk, without holding it: every regular entry's offset,
- * size and SHA-256 (pax `path`/`size` records, GNU long names and base-256 sizes included). Header
- * checksums are verified. `onEntry` is told about each entry as soon as its data has passed.
- */
-export class TarWalk {
-  readonly entries: TarEntryDigest[] = [];
-  private pos = 0;
-  private readonly header = Buffer.alloc(BLOCK);
-  private headerFill = 0;
-  private state: 'header' | 'data' | 'end' = 'header';
-  private remaining = 0;
-  private padding = 0;
-  private current?: { name: string; offset: number; size: number; kind: 'file' | 'pax' | 'longname' | 'skip'; hash: Hash; chunks?: Buffer[] };
-  private pax: Record<string, string> = {};
-  private longName?: string;
-
-  constructor(
-    private readonly where: string,
-    private readonly onEntry?: (entry: TarEntryDigest) => void,
-  ) {}
-
-  /** True once the end-of-archive marker was read. */
-  get ended(): boolean {
-    return this.state === 'end';
-  }
-
-  feed(chunk: Buffer): void {
-    let i = 0;
-    while (i < chunk.length && this.state !== 'end') {
-      if (this.state === 'header') {
-        const n = Math.min(BLOCK - this.headerFill, chunk.length - i);
-        chunk.copy(this.header, this.headerFill, i, i + n);
-        this.headerFill += n;
-        i += n;
-        this.pos += n;
-        if (this.headerFill === BLOCK) {
-          this.headerFill = 0;
-          this.startEntry();
-        }
-        continue;
-      }
-      if (this.remaining > 0) {
-        const n = Math.min(this.remaining, chunk.length - i);
-        const part = chunk.subarray(i, i + n);
-        this.current!.hash.update(part);
-        if (this.current!.chunks) this.current!.chunks.push(Buffer.from(part));
-        this.remaining -= n;
-        i += n;
-        this.pos += n;
-        if (this.remaining > 0) continue;
-      }
-      const n = Math.min(this.padding, chunk.length - i);
-      this.padding -= n;
-      i += n;
-      this.pos += n;
-      if (this.padding === 0) {
-        this.endEntry();
-        this.state = 'header';
-      }
-    }
-  }
-
-  private startEntry(): void {
-    const h = this.header;
-    if (h.every((b) => b === 0)) {
-      this.state = 'end';
-      return;
-    }
-    const stored = parseInt(h.toString('latin1', 148, 156).replace(/\0.*$/s, '').trim(), 8);
-    let sum = 0;
-    for (let k = 0; k < BLOCK; k++) sum += k >= 148 && k < 156 ? 0x20 : h[k]!;
-    if (stored !== sum) throw new StandardSourceError(`${this.where} is not a valid OVA: the tar header at byte ${this.pos - BLOCK} is damaged (checksum mismatch)`);
-    const cstr = (start: number, len: number) => h.toString('utf8', start, start + len).replace(/\0.*$/s, '');
-    let name = cstr(0, 100);
-    if (h.toString('latin1', 257, 262) === 'ustar') {
-      const prefix = cstr(345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    let size: number;
-    if (h[124]! & 0x80) {
-      size = 0;
-      for (let k = 125; k < 136; k++) size = size * 256 + h[k]!;
-    } else {
-      size = parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/s, '').trim() || '0', 8);
-    }
-    const type = String.fromCharCode(h[156]!);
-    let kind: 'file' | 'pax' | 'longname' | 'skip' = 'skip';
-    if (type === '0' || type === '\0' || type === '7') {
-      kind = 'file';
-      if (this.longName !== undefined) name = this.longName;
-      if (this.pax['path'] !== undefined) name = this.pax['path'];
-      if (this.pax['size'] !== undefined) size = Number(this.pax['size']);
-      this.pax = {};
-      this.longName = undefined;
-    } else if (type === 'x') kind = 'pax';
-    else if (type === 'L') kind = 'longname';
-    if (!Number.isSafeInteger(size) || size < 0) throw new StandardSourceError(`${this.where} is not a valid OVA: entry '${printable(name, 100)}' has an impossible size`);
-    const keep = kind !== 'file' ? kind !== 'skip' : /\.(ovf|mf)$/i.test(name);
-    if (keep && size > MAX_KEPT_BODY) throw new StandardSourceError(`${this.where} is not a valid OVA: '${printable(name, 100)}' is ${size} bytes, more than any real descriptor or manifest`);
-    this.current = { name, offset: this.pos, size, kind, hash: createHash('sha256'), ...(keep ? { chunks: [] } : {}) };
-    this.remaining = size;
-    this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
-    this.state = 'data';
-    if (size === 0) {
-      this.endEntry();
-      this.state = 'header';
-    }
-  }
-
-  private endEntry(): void {
-    const c = this.current;
-    if (!c) return;
-    this.current = undefined;
-    const body = c.chunks ? Buffer.concat(c.chunks) : undefined;
-    if (c.kind === 'pax') {
-      // Records are "<length> <key>=<value>\n".
-      for (const line of body!.toString('utf8').split('\n')) {
-        const m = /^\d+ ([^=]+)=(.*)$/s.exec(line);
-        if (m) this.pax[m[1]!] = m[2]!;
-      }
-    } else if (c.kind === 'longname') {
-      this.longName = body!.toString('utf8').replace(/\0.*$/s, '');
-    } else if (c.kind === 'file') {
-      const entry: TarEntryDigest = { name: c.name, offset: c.offset, size: c.size, sha256: c.hash.digest('hex'), ...(body ? { body } : {}) };
-      this.entries.push(entry);
-      this.onEntry?.(entry);
-    }
-  }
-
-  /** Throws unless the archive was complete (ended with its marker, or at least at an entry boundary). */
-  finish(): void {
-    if (this.state === 'end' || (this.state === 'header' && this.headerFill === 0 && this.entries.length > 0)) return;
-    throw new StandardSourceError(`${this.where} is truncated: the archive ends inside ${this.current ? `'${printable(this.current.name, 100)}'` : 'a header'}`);
-  }
-}
-
-/** Parses an OVF manifest: `SHA256(<file>)= <hex>` lines (other algorithms are reported, not trusted). */
-export function parseManifest(text: string): Map<string, { algorithm: string; hex: string }> {
-  const out = new Map<string, { algorithm: string; hex: string }>();
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*([A-Z0-9]+)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$/.exec(line);
-    if (m) out.set(m[2]!, { algorithm: m[1]!, hex: m[3]!.toLowerCase() });
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------- the source
@@ -334,114 +151,22 @@ async function locateInDirectory(store: DirectoryStore, dir: string, key: string
   };
 }
 
-/** A `gs://` release: the object's generation is pinned; a transient failure resumes from the last byte. */
+/** A `gs://` release: the object's generation is pinned; a transient failure or a stall resumes from the last byte. */
 async function locateInBucket(store: GcsStore, key: string, retry: FetchStandardOptions['retry'], stallTimeoutMs: number, log: (line: string) => void): Promise<OvaSource | undefined> {
-  const uri = store.uri(key);
-  const what = `read ${uri}`;
-  let meta: { size?: string | number; generation?: string | number };
-  try {
-    [meta] = await withRetry(() => store.bucket.file(store.objectName(key)).getMetadata(), { what, ...retry });
-  } catch (e) {
-    if (e instanceof PermanentStorageError && e.status === 404) return undefined;
-    throw e;
-  }
-  const generation = String(meta.generation ?? '');
-  const size = Number(meta.size ?? 0);
-  const file = store.bucket.file(store.objectName(key), generation ? { generation } : {});
+  const download = await openGcsDownload(store, key, { stallTimeoutMs, log, ...(retry ? { retry } : {}) });
+  if (!download) return undefined;
   return {
-    uri,
-    size,
+    uri: download.uri,
+    size: download.size,
     read: async (consume, signal) => {
-      let received = 0;
-      let fatal: unknown;
       try {
-        await withRetry(
-          async () => {
-            const stream: Readable = file.createReadStream({ validation: false, ...(received > 0 ? { start: received } : {}) });
-            const stop = () => stream.destroy(new Error('cancelled'));
-            signal?.addEventListener('abort', stop, { once: true });
-            // A connection that dies silently ends neither with data nor with an error: a stall is a transient failure.
-            let stall: NodeJS.Timeout | undefined;
-            const watch = () => {
-              clearTimeout(stall);
-              stall = setTimeout(() => stream.destroy(Object.assign(new Error(`no data for ${stallTimeoutMs / 1000} s`), { code: 'ETIMEDOUT' })), stallTimeoutMs);
-            };
-            watch();
-            try {
-              for await (const chunk of stream) {
-                watch();
-                try {
-                  await consume(chunk as Buffer);
-                } catch (e) {
-                  fatal = e;
-                  throw new PermanentStorageError((e as Error).message);
-                }
-                received += (chunk as Buffer).length;
-              }
-            } finally {
-              clearTimeout(stall);
-              signal?.removeEventListener('abort', stop);
-              stream.destroy();
-            }
-            if (signal?.aborted) throw new PermanentStorageError('cancelled');
-            if (received < size) throw Object.assign(new Error(`the connection ended after ${received} of ${size} bytes`), { code: 'ECONNRESET' });
-          },
-          {
-            what: `download ${uri}`,
-            ...retry,
-            ...(signal ? { signal } : {}),
-            onRetry: ({ attempt, delayMs, error }) => log(`download ${uri}: ${printable((error as Error).message ?? String(error))}; resuming from byte ${received} (retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s)`),
-          },
-        );
+        await download.read(consume, signal);
       } catch (e) {
-        if (fatal !== undefined) throw fatal;
         if (e instanceof RetriesExhaustedError) throw new StandardSourceError(e.message.replace(/; run the same upload again to resume$/, '; run the build again'));
         throw e;
       }
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------- qemu-img
-
-/** `qemu-img convert` of the VMDK inside the OVA (raw layer at its offset) to a qcow2; own process group. */
-async function convertDisk(o: { qemuImg: string; ova: string; offset: number; size: number; target: string; log: (line: string) => void; intervalMs: number; signal?: AbortSignal }): Promise<void> {
-  const opt = (v: string) => v.replace(/,/g, ',,');
-  const source = `driver=vmdk,file.driver=raw,file.offset=${o.offset},file.size=${o.size},file.file.driver=file,file.file.filename=${opt(o.ova)}`;
-  const args = ['convert', '-p', '--image-opts', source, '-O', 'qcow2', o.target];
-  const started = performance.now();
-  let lastLine = started;
-  await new Promise<void>((done, reject) => {
-    const child = spawn(o.qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let err = '';
-    // `-p` prints "(12.34/100%)" updates; one line every intervalMs at most.
-    child.stdout.on('data', (d: Buffer) => {
-      const m = /\((\d+(?:\.\d+)?)\/100%\)[^(]*$/.exec(d.toString());
-      const now = performance.now();
-      if (m && now - lastLine >= o.intervalMs) {
-        lastLine = now;
-        o.log(`convert to qcow2: ${Number(m[1]).toFixed(1)}% (${((now - started) / 1000).toFixed(0)} s)`);
-      }
-    });
-    const kill = () => {
-      if (child.pid !== undefined && child.exitCode === null) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    };
-    o.signal?.addEventListener('abort', kill, { once: true });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new StandardSourceError(`cannot run ${o.qemuImg} (${e.message}); install qemu-utils`)));
-    child.on('close', (code, sig) => {
-      o.signal?.removeEventListener('abort', kill);
-      if (o.signal?.aborted) reject(new StandardSourceError('the conversion of the standard disk was cancelled'));
-      else if (code === 0) done();
-      else reject(new StandardSourceError(`qemu-img could not convert the standard OVA's disk to qcow2 (${sig ?? `exit code ${code}`}): ${printable(err.trim().split('\n').pop() ?? '')}`));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------- the fetch
@@ -515,32 +240,15 @@ export async function fetchPublishedStandard(options: FetchStandardOptions): Pro
     // gs:// is downloaded to a temporary file beside the result; file:// is read (and converted) in place.
     const ova = source.local?.path ?? join(work, ovaName);
     const fh = source.local ? undefined : await open(ova, 'w');
-    const ovaHash = createHash('sha256');
+    const verifier = new OvaVerifier(shownUri, { appliance, version });
     let received = 0;
-    let ovfChecked = false;
-    // A broken archive is reported after the checksum comparison, which says more (tampered or damaged).
-    let walkError: unknown;
-    const walk = new TarWalk(shownUri, (entry) => {
-      if (ovfChecked) return;
-      ovfChecked = true;
-      if (!/\.ovf$/i.test(entry.name)) throw new StandardSourceError(`${shownUri} is not a valid OVA: its first entry is '${printable(entry.name, 100)}', not the OVF descriptor`);
-      checkProperties(readProductProperties(entry.body!.toString('utf8')), { appliance, version }, shownUri);
-    });
     const progress = new TransferProgress({ label: `${source.local ? 'read' : 'download'} ${ovaName}`, totalBytes: source.size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
     try {
       await source.read(async (chunk) => {
         if (received + chunk.length > source.size) throw new StandardSourceError(`${shownUri} grew while it was being downloaded (more than ${source.size} bytes); it was replaced — run again`);
         let written = 0;
         while (fh && written < chunk.length) written += (await fh.write(chunk, written, chunk.length - written, received + written)).bytesWritten;
-        ovaHash.update(chunk);
-        if (walkError === undefined) {
-          try {
-            walk.feed(chunk);
-          } catch (e) {
-            if (e instanceof MislabelledOvaError) throw e; // stop the download: this OVA is not the one wanted
-            walkError = e;
-          }
-        }
+        verifier.update(chunk); // a mislabelled OVA stops the download here
         received += chunk.length;
         progress.add(chunk.length);
       }, options.signal);
@@ -550,15 +258,10 @@ export async function fetchPublishedStandard(options: FetchStandardOptions): Pro
     if (options.signal?.aborted) throw new StandardSourceError('the download of the standard OVA was cancelled');
     progress.finish();
     if (received !== source.size) throw new StandardSourceError(`${shownUri} is truncated: ${received} of ${source.size} bytes arrived`);
-    const sha256 = ovaHash.digest('hex');
-    if (sha256 !== expectedSha) throw new StandardSourceError(`${shownUri} does not match its published checksum: ${ovaName}.sha256 says ${expectedSha}, the downloaded bytes hash to ${sha256} (tampered or damaged; nothing was kept)`);
-    if (walkError !== undefined) throw walkError;
-    walk.finish();
-    if (!ovfChecked) throw new StandardSourceError(`${shownUri} is not a valid OVA: it holds no OVF descriptor`);
-    const disk = verifyAgainstManifest(walk.entries, shownUri);
+    const { sha256, disk } = verifier.finish(expectedSha, `${ovaName}.sha256`);
     log(`verified: SHA-256 ${sha256} matches ${ovaName}.sha256; the manifest matches every entry; the OVF says ${appliance} standard ${version}`);
 
-    await convertDisk({
+    await convertOvaDisk({
       qemuImg: options.qemuImg ?? 'qemu-img',
       ova,
       offset: disk.offset,
@@ -586,33 +289,6 @@ export async function fetchPublishedStandard(options: FetchStandardOptions): Pro
       if (createdDir !== undefined) await rm(createdDir, { recursive: true, force: true });
     }
   }
-}
-
-/** The OVF's labforge properties must name this appliance, the standard build type and this version. */
-function checkProperties(props: Record<string, string>, want: { appliance: string; version: string }, where: string): void {
-  const problems: string[] = [];
-  const appliance = props['appliance'] ?? '';
-  if (appliance !== want.appliance) problems.push(`appliance '${printable(appliance, 80)}' (expected ${want.appliance})`);
-  if (props['buildType'] !== 'standard') problems.push(`build type '${printable(props['buildType'] ?? '', 40)}' (expected standard)`);
-  if (props['version'] !== want.version) problems.push(`version '${printable(props['version'] ?? '', 80)}' (expected ${want.version})`);
-  if (problems.length > 0) throw new MislabelledOvaError(`${where} is not the standard ${want.appliance} ${want.version}: its OVF properties say ${problems.join(', ')}; refusing to warm it`);
-}
-
-/** Every entry but the manifest must be listed in it with a matching SHA-256; returns the one VMDK disk. */
-function verifyAgainstManifest(entries: TarEntryDigest[], where: string): TarEntryDigest {
-  const mf = entries.find((e) => /\.mf$/i.test(e.name));
-  if (!mf) throw new StandardSourceError(`${where} has no manifest (.mf), so its disk cannot be verified`);
-  const manifest = parseManifest(mf.body!.toString('utf8'));
-  for (const e of entries) {
-    if (e === mf || /\.cert$/i.test(e.name)) continue;
-    const line = manifest.get(e.name);
-    if (!line || line.algorithm !== 'SHA256') throw new StandardSourceError(`${where}: its manifest has no SHA256 line for '${printable(e.name, 100)}'`);
-    if (line.hex !== e.sha256) throw new StandardSourceError(`${where}: '${printable(e.name, 100)}' does not match the OVA's manifest (manifest ${line.hex}, content ${e.sha256})`);
-  }
-  for (const name of manifest.keys()) if (!entries.some((e) => e.name === name)) throw new StandardSourceError(`${where}: its manifest lists '${printable(name, 100)}', which is not in the archive`);
-  const disks = entries.filter((e) => /\.vmdk$/i.test(e.name));
-  if (disks.length !== 1) throw new StandardSourceError(`${where} holds ${disks.length} VMDK disks; a labforge OVA has exactly one`);
-  return disks[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------- inputs

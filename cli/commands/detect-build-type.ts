@@ -13,6 +13,7 @@ export const detectBuildTypeCommand: Command = {
     'event-path': { type: 'string', description: 'GitHub event payload JSON', default: '$GITHUB_EVENT_PATH' },
     ref: { type: 'string', description: 'git ref, e.g. refs/tags/v1.4.0-prewarmed', default: '$GITHUB_REF' },
     appliance: { type: 'string', description: 'appliance directory holding appliance.yml', default: 'packer/hedgehog-lab' },
+    'runs-on': { type: 'string', description: `runner labels for the build job instead of the manifest's runner-labels: a JSON array such as ["self-hosted","linux","x64","kvm"], or one label such as arc-kvm` },
   },
   details: 'Exit codes: 0 decided, 2 bad input.',
   run: async ({ get, print }) => {

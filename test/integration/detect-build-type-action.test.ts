@@ -159,6 +159,16 @@ describe('labforge detect-build-type', () => {
     expect(cmd.stderr).toMatch(/unknown command 'launch'/);
   });
 
+  it('takes runner labels from --runs-on like the action, and exits 2 naming runs-on for bad ones', async () => {
+    const labels = await runCli(['detect-build-type', '--ref', 'refs/heads/main', '--runs-on', '["self-hosted","big"]']);
+    expect(labels.code).toBe(0);
+    expect(JSON.parse(JSON.parse(labels.stdout)['runner-labels'])).toEqual(['self-hosted', 'big']);
+    const bad = await runCli(['detect-build-type', '--ref', 'refs/heads/main', '--runs-on', '[self-hosted, big]']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^labforge detect-build-type: runs-on: '\[self-hosted, big\]' is not a JSON array \(give a JSON array of runner labels/m);
+  });
+
   it('has --help for the program and the command', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
@@ -167,6 +177,7 @@ describe('labforge detect-build-type', () => {
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain('--marker VALUE');
     expect(sub.stdout).toContain('--appliance VALUE');
+    expect(sub.stdout).toContain('--runs-on VALUE');
   });
 });
 
