@@ -20,7 +20,7 @@ import type { PackerArtifact } from './packer-machine-readable.js';
 import { pluginCacheKey, pluginCacheKeyPrefix, type PluginCacheStore } from './packer-plugin-cache.js';
 import { PackerBuildError, findImage, packerHasInit, packerVersion, runPackerCommand, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PackerRun, type PhaseTiming } from './packer-process.js';
 import { SshWatchdog, type SshWatchdogOptions } from './packer-watchdog.js';
-import { ACCELERATORS, assertPreflight, type Accelerator, type PreflightReport } from './preflight.js';
+import { assertPreflight, readAccelerator, type Accelerator, type PreflightReport } from './preflight.js';
 import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
@@ -140,7 +140,7 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
     vars: parseVars(get('vars')),
     varFiles: readList(get, 'var-files'),
     only: readList(get, 'only'),
-    accelerator: readChoice(get, 'accelerator', ACCELERATORS, 'kvm'),
+    accelerator: readAccelerator(get),
     timeoutMinutes,
     onError: readChoice(get, 'on-error', ON_ERROR, 'cleanup'),
     githubToken: githubToken || undefined,

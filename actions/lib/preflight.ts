@@ -9,9 +9,22 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, readFile, stat, statfs } from 'node:fs/promises';
 import { readChoice, readInt, readString, type InputGetter } from './inputs.js';
+import { kvmAvailable } from './qemu-vm.js';
 
 export const ACCELERATORS = ['kvm', 'tcg'] as const;
 export type Accelerator = (typeof ACCELERATORS)[number];
+
+/**
+ * The `accelerator` input: `kvm` (the default), `tcg`, or `auto` — KVM where it can be used here, else TCG
+ * (for appliances whose manifest says `kvm: preferred`, e.g. the demo appliance on a runner without KVM).
+ */
+export function readAccelerator(get: InputGetter, log?: (line: string) => void): Accelerator {
+  const choice = readChoice(get, 'accelerator', [...ACCELERATORS, 'auto'] as const, 'kvm');
+  if (choice !== 'auto') return choice;
+  const chosen = kvmAvailable() ? 'kvm' : 'tcg';
+  log?.(`accelerator auto: ${chosen} (${chosen === 'kvm' ? '/dev/kvm and vmx/svm present' : 'no usable KVM here: software emulation, 10-50x slower'})`);
+  return chosen;
+}
 
 /** The outcome of one check. */
 export interface Verdict {
@@ -236,7 +249,7 @@ export async function assertPreflight(o: PreflightOptions): Promise<PreflightRep
 export function readPreflightOptions(get: InputGetter): PreflightOptions {
   const expectedImageGiB = readInt(get, 'expected-image-gib', 40, { min: 1, max: 16384 });
   return {
-    accelerator: readChoice(get, 'accelerator', ACCELERATORS, 'kvm'),
+    accelerator: readAccelerator(get),
     kvmDevice: readString(get, 'kvm-device', '/dev/kvm'),
     outputDir: readString(get, 'output-dir', '.'),
     // The qcow2 and the OVA (a compressed VMDK, at most about the qcow2's size) side by side.

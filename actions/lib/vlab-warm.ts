@@ -29,6 +29,7 @@ import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines } from './serial-log.js';
 import { createSeed, removeSeed, seedQemuArgs, SEED_VOLUME_ID, type CloudInitSeed } from './cloud-init-seed.js';
+import { readAccelerator } from './preflight.js';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
@@ -225,7 +226,7 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     if (resolve(output) === resolve(image)) throw new InputError('output', 'is the same file as image', 'write the pre-warmed image to a new path: the standard image is never modified');
     if (!existsSync(dirname(resolve(output)))) throw new InputError('output', `directory ${dirname(resolve(output))} does not exist`, 'create it first');
   }
-  const accelerator = readChoice(get, 'accelerator', ['kvm', 'tcg'] as const, 'kvm');
+  const accelerator = readAccelerator(get);
   const nested = readBool(get, 'nested', accelerator === 'kvm');
   if (nested && accelerator === 'tcg' && !attach) throw new InputError('nested', 'needs accelerator kvm (-cpu host is not available under TCG)', 'set nested to false, or use a KVM runner');
   const readyTimeoutMinutes = readInt(get, 'ready-timeout-minutes', 30, { min: 1, max: 24 * 60 });
@@ -290,8 +291,9 @@ export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOp
     'ssh-timeout-minutes': String(appliance.warm.sshTimeoutMinutes),
     'shutdown-timeout-seconds': String(appliance.warm.shutdownTimeoutSeconds),
   };
-  const accelerator = get('accelerator').trim() || 'kvm';
+  const accelerator = readAccelerator(get);
   checkAccelerator(appliance, accelerator, 'warm');
+  fallback.accelerator = accelerator;
   // Nested virtualization when the profile needs it, and only where KVM can give it.
   if (get('nested').trim() === '') fallback.nested = String(resources.nestedVirtualization && accelerator === 'kvm');
   const withManifest: InputGetter = (name) => {

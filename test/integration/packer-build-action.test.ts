@@ -65,7 +65,7 @@ describe('the bundled packer-build action, run as the runner runs it', () => {
   it('rejects a bad input before any work', async () => {
     const run = await runBundledAction('packer-build', { cwd: dir, inputs: { template: join(fixtures, 'ok.pkr.hcl'), version: '1.0.0', accelerator: 'qemu' } });
     expect(run.code).toBe(1);
-    expect(run.errors).toEqual(["::error title=packer-build::accelerator: 'qemu' is not one of kvm, tcg (use one of: kvm, tcg)"]);
+    expect(run.errors).toEqual(["::error title=packer-build::accelerator: 'qemu' is not one of kvm, tcg, auto (use one of: kvm, tcg, auto)"]);
   });
 
   it('post: stops a process group and removes the work directory left by a cancelled job', async () => {

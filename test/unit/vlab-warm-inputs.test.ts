@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inputsFrom } from '../../actions/lib/inputs.js';
-import { parseQemuArgs, readWarmOptions } from '../../actions/lib/vlab-warm.js';
+import { parseQemuArgs, readApplianceWarmOptions, readWarmOptions } from '../../actions/lib/vlab-warm.js';
+import { readAccelerator } from '../../actions/lib/preflight.js';
+import { kvmAvailable } from '../../actions/lib/qemu-vm.js';
+import { repoRoot } from '../support/run-action.js';
 import { catchInputError } from '../support/input-error.js';
 
 let dir: string;
@@ -73,5 +76,22 @@ describe('qemu-args', () => {
   it('names the input when the JSON is wrong', () => {
     expect(() => parseQemuArgs('["-m", 4]')).toThrow(/qemu-args: must be an array of strings/);
     expect(() => parseQemuArgs('[oops')).toThrow(/qemu-args: is not a valid JSON array/);
+  });
+});
+
+describe('accelerator auto', () => {
+  it('is KVM where it can be used here, else TCG, for the build and the warm alike', async () => {
+    const here = kvmAvailable() ? 'kvm' : 'tcg';
+    expect(readAccelerator(inputsFrom({ accelerator: 'auto' }))).toBe(here);
+    expect(readAccelerator(inputsFrom({}))).toBe('kvm');
+    const o = await readApplianceWarmOptions(inputsFrom({ appliance: join(repoRoot, 'packer', 'demo-lab'), image, output: join(dir, 'out.qcow2'), accelerator: 'auto' }));
+    expect(o.accelerator).toBe(here);
+    expect(o.nested).toBe(false);
+  });
+
+  it('never gives TCG to an appliance that requires KVM', async () => {
+    if (kvmAvailable()) return; // on a KVM host auto is kvm, which the Hedgehog appliance accepts
+    const err = await readApplianceWarmOptions(inputsFrom({ appliance: join(repoRoot, 'packer', 'hedgehog-lab'), image, output: join(dir, 'out.qcow2'), accelerator: 'auto' })).catch((e: unknown) => e as Error);
+    expect((err as Error).message).toMatch(/^accelerator: tcg cannot warm hedgehog-lab: its manifest says kvm: required/);
   });
 });

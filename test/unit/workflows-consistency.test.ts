@@ -161,7 +161,7 @@ jobs:
       - run: echo \${{ needs.call.outputs.url }} \${{ needs.call.outputs.colour }}
 `);
     expect(problems).toEqual([
-      expect.stringMatching(/^wf\.yml:7: jobs\.call passes input 'flavour' that \.github\/workflows\/build\.yml does not declare \(declared: appliance, build_type, /),
+      expect.stringMatching(/^wf\.yml:7: jobs\.call passes input 'flavour' that \.github\/workflows\/build\.yml does not declare \(declared: accelerator, appliance, build_type, /),
       "wf.yml:4: jobs.call does not pass the required input 'labforge_repository' of .github/workflows/build.yml",
       "wf.yml:4: jobs.call does not pass the required input 'labforge_ref' of .github/workflows/build.yml",
       'wf.yml:8: jobs.call passes secrets: inherit; pass the secrets console_password, gcp_service_account, gcp_workload_identity_provider explicitly',
