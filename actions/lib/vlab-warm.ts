@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { InputError, checkVersion, inputsFrom, readBool, readChoice, readInt, readString, type InputGetter } from './inputs.js';
+import { InputError, checkVersion, inputsFrom, readBool, readInt, readString, type InputGetter } from './inputs.js';
 import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
