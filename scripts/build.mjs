@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Bundles every action (actions/<name>/main.ts → actions/<name>/dist/index.js), the CLI and the benchmarks.
-// `--check` bundles the actions into a temporary directory and fails if the committed dist/ differs.
+// Bundles every action (actions/<name>/main.ts → actions/<name>/dist/index.js), the CLI (cli/labforge.ts →
+// cli/dist/index.js) and the benchmarks (build/bench, not committed). The action and CLI bundles are committed, so
+// a workflow runs labforge from its checkout without installing anything (no npm ci in a job that holds tokens).
+// `--check` bundles them into a temporary directory and fails if the committed dist/ differs.
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -38,11 +40,14 @@ const actions = readdirSync(join(root, 'actions'), { withFileTypes: true })
   .map((d) => d.name)
   .sort();
 
-async function bundleActions(outRoot) {
-  for (const name of actions) {
-    const outdir = join(outRoot, name, 'dist');
+/** The committed bundles: [entry point, dist directory relative to the repository]. */
+const bundles = [...actions.map((name) => [join('actions', name, 'main.ts'), join('actions', name, 'dist')]), [join('cli', 'labforge.ts'), join('cli', 'dist')]];
+
+async function bundleAll(outRoot) {
+  for (const [entry, dist] of bundles) {
+    const outdir = join(outRoot, dist);
     mkdirSync(outdir, { recursive: true });
-    await build({ ...common, entryPoints: [join(root, 'actions', name, 'main.ts')], outfile: join(outdir, 'index.js'), minify: true });
+    await build({ ...common, entryPoints: [join(root, entry)], outfile: join(outdir, 'index.js'), minify: true });
     writeFileSync(join(outdir, 'package.json'), '{\n  "type": "module"\n}\n');
   }
 }
@@ -50,29 +55,27 @@ async function bundleActions(outRoot) {
 if (check) {
   const tmp = mkdtempSync(join(tmpdir(), 'labforge-check-dist-'));
   try {
-    await bundleActions(tmp);
+    await bundleAll(tmp);
     const stale = [];
-    for (const name of actions) {
+    for (const [, dist] of bundles) {
       for (const file of ['index.js', 'package.json']) {
-        const committed = join(root, 'actions', name, 'dist', file);
-        const fresh = readFileSync(join(tmp, name, 'dist', file));
-        if (!existsSync(committed) || !readFileSync(committed).equals(fresh)) stale.push(`actions/${name}/dist/${file}`);
+        const committed = join(root, dist, file);
+        const fresh = readFileSync(join(tmp, dist, file));
+        if (!existsSync(committed) || !readFileSync(committed).equals(fresh)) stale.push(`${dist}/${file}`);
       }
     }
     if (stale.length > 0) {
-      console.error(`check-dist: these bundles are out of date with the source:\n  ${stale.join('\n  ')}\nRun 'npm run build' and commit actions/*/dist.`);
+      console.error(`check-dist: these bundles are out of date with the source:\n  ${stale.join('\n  ')}\nRun 'npm run build' and commit actions/*/dist and cli/dist.`);
       process.exit(1);
     }
-    console.log(`check-dist: ${actions.length} action bundles match the source`);
+    console.log(`check-dist: ${actions.length} action bundles and the CLI bundle match the source`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 } else {
-  await bundleActions(join(root, 'actions'));
-  const cliEntry = join(root, 'cli', 'labforge.ts');
-  if (existsSync(cliEntry)) {
-    await build({ ...common, entryPoints: [cliEntry], outfile: join(root, 'build', 'cli.js'), sourcemap: true });
-  }
+  await bundleAll(root);
+  rmSync(join(root, 'build', 'cli.js'), { force: true });
+  rmSync(join(root, 'build', 'cli.js.map'), { force: true });
   const benchDir = join(root, 'bench');
   const benches = existsSync(benchDir) ? readdirSync(benchDir).filter((f) => f.endsWith('.ts')).map((f) => join(benchDir, f)) : [];
   if (benches.length > 0) {

@@ -77,7 +77,7 @@ export interface PipelineResult {
   bucketDir: string;
 }
 
-/** The repository root, from this module's location (bundled into build/cli.js or run from source). */
+/** The repository root, from this module's location (bundled into cli/dist/index.js or run from source). */
 export function defaultRepoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {

@@ -1,4 +1,4 @@
-/** Runs the built `labforge` command line (bin/labforge → build/cli.js) as a user would. */
+/** Runs the built `labforge` command line (bin/labforge → cli/dist/index.js) as a user would. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './run-action.js';
