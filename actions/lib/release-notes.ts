@@ -234,7 +234,10 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
     '### Download',
     '',
   ];
-  if (facts.downloadUrl) {
+  if (facts.downloadUrl?.startsWith('file://')) {
+    // A file:// destination (a shared mount): where the OVA is, not a link a browser would follow.
+    lines.push(`- ${facts.fileName}: stored at \`${decodeURIComponent(new URL(facts.downloadUrl).pathname)}\` (a file:// destination; copy it from there).`);
+  } else if (facts.downloadUrl) {
     const expiry = facts.urlExpiresHours !== undefined ? ` (signed link, valid for ${facts.urlExpiresHours} hours after publication; ask for a new one on the portal afterwards)` : '';
     lines.push(`- [${facts.fileName}](${facts.downloadUrl})${expiry}`);
   } else {

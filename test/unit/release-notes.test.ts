@@ -120,3 +120,15 @@ describe('the release notes', () => {
     expect(formatSize(1536)).toBe('1.5 KiB (1,536 bytes)');
   });
 });
+
+describe('a release published to a file:// destination', () => {
+  it('says where the OVA is stored instead of a link', async () => {
+    const sha = join(dir, 'file-dest.sha256');
+    writeFileSync(sha, `${HEX}  demo-lab-standard-0.3.0.ova\n`);
+    const meta = join(dir, 'file-dest.json');
+    writeFileSync(meta, JSON.stringify({ buildType: 'standard', version: '0.3.0', url: 'file:///srv/labs/releases/v0.3.0/standard/demo-lab-standard-0.3.0.ova' }));
+    const notes = renderReleaseNotes(await readReleaseFacts({ sha256File: sha, metadataFile: meta }));
+    expect(notes).toContain('- demo-lab-standard-0.3.0.ova: stored at `/srv/labs/releases/v0.3.0/standard/demo-lab-standard-0.3.0.ova` (a file:// destination; copy it from there).');
+    expect(notes).not.toContain('](file://');
+  });
+});
