@@ -2,7 +2,7 @@
 # The hedgehog-lab orchestrator, as installed by packer/guest/install.sh, run
 # against a temporary root with a FAKE driver (test/bats/fixtures/hedgehog-lab/
 # fake-driver.sh; the real drivers need systemd). The real test-lab driver runs
-# in the tiny guest's boot tests (test/integration/tiny-guest-boot.test.ts: the demo appliance's base image).
+# in the published demo OVAs booted by the workflow end-to-end test (test/e2e/workflows.test.ts).
 
 setup() {
   REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"

@@ -1,7 +1,8 @@
 /**
  * A real Packer qemu build of the tiny test guest under TCG whose guest refuses Packer's SSH key: the SSH
  * watchdog's verdict must appear in the log and in the failure. (A successful qemu build — boot, provision over
- * SSH, shutdown, the phases grouped — is the demo appliance's build in test/e2e/pipeline.test.ts.)
+ * SSH, shutdown, the phases grouped — is the demo appliance's build by `labforge pipeline` in
+ * test/e2e/pipeline.test.ts, and through the workflows in test/e2e/workflows.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';

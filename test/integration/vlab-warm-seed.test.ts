@@ -4,9 +4,10 @@
  * seed after a failure and after a cancellation, the post step, the masking of the generated key, and the
  * input validation.
  *
- * A login through the seed is proven end to end by the pipeline e2e (test/e2e/pipeline.test.ts): the demo
- * appliance has cloud-init, and its pre-warmed build is warmed exactly this way (and its OVA booted with an
- * attendee's seed). Here, what the seed step adds is tested up to QEMU accepting it.
+ * A login through the seed is proven end to end by the workflows e2e (test/e2e/workflows.test.ts): the demo
+ * appliance has cloud-init, and build.yml warms its published standard OVA exactly this way (and the published
+ * pre-warmed OVA is booted with an attendee's seed). Here, what the seed step adds is tested up to QEMU
+ * accepting it.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';

@@ -1,7 +1,8 @@
 /**
- * vlab-warm against the tiny real guest under TCG: the action bundle warms a standard image and its output's
- * first boot only resumes; attach mode against a running guest (a failing readiness check writes no
- * marker); cancellation mid-init and the post step leave no QEMU and no overlay behind.
+ * vlab-warm against the tiny real guest under TCG: attach mode against a running guest (a failing readiness
+ * check writes no marker); cancellation mid-init and the post step leave no QEMU and no overlay behind; SSH
+ * that never comes up. A whole warm of a built standard image, and the first boot of its output, run in the
+ * workflow end-to-end test (test/e2e/workflows.test.ts), through build.yml as users run it.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,8 +23,6 @@ const started: TinyGuestVm[] = [];
 
 /** qemu args of the tiny guest with the boot service skipped: the warm, not the first boot, initializes. */
 const warmQemuArgs = (g: TinyGuest) => JSON.stringify(['-kernel', g.kernel, '-initrd', g.initrd, '-append', `${g.kernelCmdline} hedgehog-lab.skip`]);
-/** The tiny guest keeps its test key after sealing, so tests can log in to the output. */
-const TEST_SEAL = 'sudo -n /usr/local/sbin/hedgehog-lab-seal';
 
 const alive = (pid: number) => {
   try {
@@ -47,56 +46,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const vm of started) await vm.stop();
   rmSync(work, { recursive: true, force: true });
-});
-
-describe('warming a standard image (action bundle, TCG)', () => {
-  it('writes the marker only after readiness, and the output’s first boot resumes the lab', async () => {
-    const output = join(work, 'prewarmed.qcow2');
-    const run = await runBundledAction('vlab-warm', {
-      inputs: {
-        image: guest.image,
-        output,
-        accelerator: 'tcg',
-        memory: '1024',
-        'ssh-key-path': guest.privateKey,
-        'qemu-args': warmQemuArgs(guest),
-        'seal-command': TEST_SEAL,
-        version: '1.4.0',
-      },
-      timeoutMs: 600_000,
-    });
-    expect(run.errors).toEqual([]);
-    expect(run.code).toBe(0);
-    expect(run.outputs.image).toBe(output);
-    const timeline = JSON.parse(run.outputs.timeline ?? '{}') as Record<string, number>;
-    expect(Object.keys(timeline)).toEqual(['overlay', 'boot', 'ssh-up', 'init', 'ready', 'mark', 'seal', 'shutdown', 'flatten']);
-    expect(Number(run.outputs['warm-seconds'])).toBeGreaterThan(timeline['init']!);
-    // the order of the remote work in the log: init, then the readiness proof, then the marker
-    const log = run.stdout;
-    expect(log.indexOf('build-init')).toBeLessThan(log.indexOf('lab ready'));
-    expect(log.indexOf('lab ready')).toBeLessThan(log.indexOf('marker /etc/hedgehog-lab/build-type = prewarmed'));
-    expect(run.summary).toContain('pre-warmed in');
-    // nothing left behind; the standard image untouched
-    const pid = Number(/QEMU pid (\d+)/.exec(log)?.[1]);
-    expect(alive(pid)).toBe(false);
-    expect(existsSync(`${output}.overlay.qcow2`)).toBe(false);
-    expect(spawnSync('qemu-img', ['info', '--output=json', output], { encoding: 'utf8' }).stdout).not.toContain('backing-filename');
-
-    // first boot of the pre-warmed image: the boot service resumes (no second init)
-    const vm = await bootTinyGuest({ guest: { ...guest, image: output } });
-    started.push(vm);
-    const ready = await vm.waitForSerial(/hedgehog-lab: ready build-type=(\S+) mode=(\S+) seconds=(\d+)/, 300_000);
-    expect([ready[1], ready[2]]).toEqual(['prewarmed', 'resume']);
-    expect((await vm.exec('cat /etc/hedgehog-lab/build-type')).stdout).toBe('prewarmed\n');
-    const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Manifest;
-    expect(manifest).toMatchObject({ buildType: 'prewarmed', labVersion: '1.4.0', mode: 'boot', readiness: { exitCode: 0 } });
-    expect(manifest.readiness.status).toMatchObject({ buildType: 'standard' });
-    expect(manifest.timings.init).toBeGreaterThan(0);
-    const status = JSON.parse((await vm.exec('sudo -n /usr/local/sbin/hedgehog-lab status --json')).stdout) as Manifest;
-    expect(status.driverStatus).toMatchObject({ initCount: 1, ready: true });
-    expect(status.driverStatus.resumeCount).toBeGreaterThanOrEqual(1);
-    await vm.stop();
-  }, 900_000);
 });
 
 describe('attach mode (a machine something else runs)', () => {
