@@ -163,7 +163,7 @@ describe('build-on-demand, standard 0.2.0 with upload', () => {
   it('writes the job summary with the phase table, and never logs the console password', () => {
     const summary = jobOf(run, 'build').summary;
     expect(summary).toContain('labforge build: standard 0.2.0 (success)');
-    expect(summary).toMatch(/\| Packer build \| \d+ s \|/);
+    expect(summary).toMatch(/\| Packer build \| \d+(\.\d+)? s \|/);
     expect(summary).toContain('e2e: standard');
     expect(everything(run)).not.toContain(CONSOLE_PASSWORD);
     expect(everything(run)).not.toContain(TOKEN);
@@ -205,7 +205,8 @@ describe('build-on-demand, prewarmed 0.2.0 with upload (after the standard 0.2.0
     const standard = await sha256(join(bucket, 'releases', 'v0.2.0', 'standard', 'demo-lab-standard-0.2.0.ova'));
     const { metadata } = await expectPublished('0.2.0', 'prewarmed');
     expect(JSON.stringify(metadata)).toContain(standard);
-    expect(jobOf(run, 'build').summary).toMatch(/\| Lab warm-up \| \d+ s \|/);
+    expect(jobOf(run, 'build').summary).toMatch(/\| Lab warm-up \| \d+(\.\d+)? s \|/);
+    expect(jobOf(run, 'build').summary).toContain('| Standard image | the published `file://');
     expect(everything(run)).not.toContain(CONSOLE_PASSWORD);
   });
 });
@@ -301,7 +302,9 @@ describe('failure paths', () => {
     expect(build.posts.length).toBeGreaterThan(0);
     expect(build.posts.every((p) => p.code === 0)).toBe(true);
     expect(qemuOfRun()).toBe(false);
-    expect(readdirSync(opts.runDir!, { recursive: true, encoding: 'utf8' }).filter((f) => /overlay\.qcow2$|cidata|seed/.test(f))).toEqual([]);
+    // vlab-warm itself stopped QEMU and removed its overlay and seed (before the job's clean-up step ran).
+    expect(stepOf(build, /Warm the lab/).log).toMatch(/warm cancelled during [a-z-]+; QEMU stopped and the overlay removed/);
+    expect(readdirSync(opts.runDir!, { recursive: true, encoding: 'utf8' }).filter((f) => /overlay\.qcow2$|(^|\/)labforge-seed-[^/]*$/.test(f))).toEqual([]);
   }, 900_000);
 });
 
@@ -375,8 +378,12 @@ describe('the published OVAs, booted as a hypervisor boots them', () => {
       expect(boot.vm.serialText()).not.toMatch(/\[test-lab init\]/);
       const session = await boot.attendee();
       try {
+        // Initialized once, at build time (by the warm VM's boot service, whose lock build-init waited for), and
+        // only resumed since: by the warm's build-init, then by this first boot.
         const status = JSON.parse((await session.exec('sudo -n hedgehog-lab status --json')).stdout) as { initialized: { mode: string }; lastRun: { mode: string }; driverStatus: { initCount: number; resumeCount: number } };
-        expect(status).toMatchObject({ initialized: { mode: 'build-init' }, lastRun: { mode: 'resume' }, driverStatus: { initCount: 1, resumeCount: 1 } });
+        expect(status).toMatchObject({ lastRun: { mode: 'resume' }, driverStatus: { initCount: 1 } });
+        expect(['init', 'build-init']).toContain(status.initialized.mode);
+        expect(status.driverStatus.resumeCount).toBeGreaterThanOrEqual(1);
         expect((await session.exec('cat /etc/machine-id')).stdout.trim()).toMatch(/^[0-9a-f]{32}$/);
         const manifest = JSON.parse((await session.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Record<string, unknown>;
         expect(manifest).toMatchObject({ buildType: 'prewarmed', labVersion: '0.2.0', mode: 'boot', readiness: { exitCode: 0 } });
