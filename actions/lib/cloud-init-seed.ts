@@ -66,10 +66,18 @@ export interface CloudInitSeed extends SeedKeyPair {
   isoTool: string;
 }
 
-/** A new ed25519 key pair in OpenSSH format, made in memory (ssh2). */
+/**
+ * A new ed25519 key pair in OpenSSH format, made in memory (ssh2). ssh2's generator writes an unreadable
+ * private key about once in 270 keys ("Malformed OpenSSH private key"; OpenSSH cannot load it either:
+ * measured, 11 of 3,000), which would fail a build at its first login: every key is read back before use,
+ * and a bad one is replaced.
+ */
 export function generateSeedKeyPair(comment = 'labforge-warm'): SeedKeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  for (let attempt = 1; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error)) return { privateKey: pair.private, publicKey: pair.public.trim() };
+    if (attempt === 20) throw new Error('ssh2 made 20 unreadable ed25519 keys in a row; cannot make a login key');
+  }
 }
 
 /** The OpenSSH public key line of a private key (unencrypted, any type ssh2 reads). */

@@ -195,7 +195,7 @@ describe('build-on-demand, prewarmed 0.2.0 with upload (after the standard 0.2.0
     expect(log.indexOf('build-init')).toBeGreaterThan(-1);
     expect(log.indexOf('build-init')).toBeLessThan(log.indexOf('lab ready'));
     expect(log.indexOf('lab ready')).toBeLessThan(log.indexOf('marker /etc/hedgehog-lab/build-type = prewarmed'));
-    expect(Object.keys(JSON.parse(warm.outputs.timeline ?? '{}') as object)).toEqual(['overlay', 'boot', 'ssh-up', 'init', 'ready', 'mark', 'seal', 'shutdown', 'flatten']);
+    expect(Object.keys(JSON.parse(warm.outputs.timeline ?? '{}') as object)).toEqual(['overlay', 'seed', 'boot', 'ssh-up', 'init', 'ready', 'mark', 'seal', 'shutdown', 'flatten']);
     const pid = Number(/QEMU pid (\d+)/.exec(log)?.[1]);
     expect(pid).toBeGreaterThan(0);
     expect(spawnSync('kill', ['-0', String(pid)]).status).not.toBe(0);
