@@ -48,6 +48,8 @@ group_args=(--clear-groups)
 
 args=(--unattended --url "$url" --name "$name" --labels "$labels" --work _work --replace --ephemeral)
 [[ -n $group ]] && args+=(--runnergroup "$group")
-cd "$ROOT$dir"
+# The runner user changes into its own directory; root never does (a job may have changed it).
+# shellcheck disable=SC2016 # expanded by the inner shell
 ACTIONS_RUNNER_INPUT_TOKEN=$token HOME=$dir USER=$user LOGNAME=$user \
-  "$SETPRIV" --reuid "$uid" --regid "$gid" "${group_args[@]}" -- ./config.sh "${args[@]}"
+  "$SETPRIV" --reuid "$uid" --regid "$gid" "${group_args[@]}" -- \
+  sh -c 'cd "$1" || exit 1; shift; exec "$@"' labforge-in-dir "$ROOT$dir" ./config.sh "${args[@]}"

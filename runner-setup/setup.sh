@@ -135,7 +135,8 @@ Host:
 
 Lifecycle:
   --dry-run              print every action without doing any
-  --purge                with uninstall: also remove the caches
+  --purge                with uninstall: also remove the caches install created (only what
+                         <cache-dir>/.labforge-install-manifest lists)
   --root DIR             prefix for every file written and read (default /, or LABFORGE_ROOT)
   -h, --help             this help
 
@@ -225,8 +226,13 @@ as_user() {
   HOME=$home USER=$user LOGNAME=$user "$SETPRIV" --reuid "$uid" --regid "$gid" "${group_args[@]}" -- "$@"
 }
 
-# put_file PATH MODE OWNER GROUP < CONTENT: install a file (under --root) if its content, mode or
-# owner differ. Sets LAST_CHANGED.
+# Symlink policy: root never follows a symbolic link in a tree a runner user can write. Root
+# creates and fixes only root-owned paths and the top of each runner tree ($dir, $cache, whose
+# parents root owns); everything inside a runner tree is created and changed by the runner user
+# itself (as_user), so a link a job planted there reaches nothing the user could not reach anyway.
+
+# put_file PATH MODE OWNER GROUP < CONTENT: install a root-managed file (under --root) if its
+# content, mode or owner differ. Sets LAST_CHANGED. Never for paths inside a runner tree (put_user_file).
 put_file() {
   local path=$1 mode=$2 owner=$3 group=$4 dest tmp uid="" gid=""
   dest=$(r "$path")
@@ -235,44 +241,162 @@ put_file() {
   uid=$(uid_of "$owner" 2>/dev/null) || uid=""
   gid=$(gid_of "$group" 2>/dev/null) || gid=""
   LAST_CHANGED=false
-  if [[ -f $dest && -n $uid && -n $gid ]] && cmp -s "$tmp" "$dest" &&
+  if [[ -f $dest && ! -L $dest && -n $uid && -n $gid ]] && cmp -s "$tmp" "$dest" &&
     [[ $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
     unchanged "$path"
+    record_created file "$path"
     return 0
   fi
   LAST_CHANGED=true
   local verb=write
-  [[ -e $dest ]] && verb=update
+  [[ -e $dest || -L $dest ]] && verb=update
   changed "$verb $path ($mode $owner:$group)"
   $DRY_RUN && return 0
   mkdir -p "$(dirname "$dest")"
   chmod "$mode" "$tmp"
   chown "$uid:$gid" "$tmp"
-  mv -f "$tmp" "$dest"
+  # mv replaces a symbolic link at the destination instead of writing through it.
+  mv -fT "$tmp" "$dest"
+  record_created file "$path"
 }
 
-# ensure_dir PATH MODE OWNER GROUP
+# put_user_file PATH MODE USER < CONTENT: a file inside USER's runner tree, written by USER (a
+# symbolic link there is replaced, never written through). Sets LAST_CHANGED.
+put_user_file() {
+  local path=$1 mode=$2 user=$3 dest tmp uid="" gid=""
+  dest=$(r "$path")
+  tmp=$(mktemp "$WORK_TMP/file.XXXXXX")
+  cat >"$tmp"
+  uid=$(passwd_field "$user" 3 2>/dev/null) || uid=""
+  gid=$(passwd_field "$user" 4 2>/dev/null) || gid=""
+  LAST_CHANGED=false
+  if [[ -f $dest && ! -L $dest && -n $uid ]] && cmp -s "$tmp" "$dest" &&
+    [[ $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+    unchanged "$path"
+    return 0
+  fi
+  LAST_CHANGED=true
+  if [[ -L $dest ]]; then
+    warn "$path is a symbolic link (planted by a job?); replacing it with a file written as $user, not following it"
+  fi
+  local verb=write
+  [[ -e $dest || -L $dest ]] && verb=update
+  changed "$verb $path ($mode $user:$user, as $user)"
+  $DRY_RUN && return 0
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  as_user "$user" sh -c 'set -e; t=$(mktemp "$(dirname "$1")/.labforge-write.XXXXXX"); cat >"$t"; chmod "$2" "$t"; mv -fT "$t" "$1"' \
+    labforge-user-write "$dest" "$mode" <"$tmp" || die "cannot write $path as $user"
+}
+
+# ensure_dir PATH MODE OWNER GROUP: a root-managed directory (parents root owns). Records it
+# in the install manifest when this run creates it.
 ensure_dir() {
   local path=$1 mode=$2 owner=$3 group=$4 dest uid="" gid=""
   dest=$(r "$path")
   uid=$(uid_of "$owner" 2>/dev/null) || uid=""
   gid=$(gid_of "$group" 2>/dev/null) || gid=""
-  if [[ -d $dest && -n $uid && -n $gid && $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
-    return 0
+  if ! [[ -d $dest && -n $uid && -n $gid && $(stat -L -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+    changed "directory $path ($mode $owner:$group)"
+    $DRY_RUN && return 0
+    if [[ -d $dest ]]; then
+      chmod "$mode" "$dest"
+      chown "$uid:$gid" "$dest"
+    else
+      mkdir -p "$(dirname "$dest")"
+      install -d -m "$mode" -o "$uid" -g "$gid" "$dest"
+      record_created dir "$path"
+      return 0
+    fi
   fi
-  changed "directory $path ($mode $owner:$group)"
-  $DRY_RUN && return 0
-  mkdir -p "$dest"
-  chmod "$mode" "$dest"
-  chown "$uid:$gid" "$dest"
+  # Our own subdirectories (hooks, bin, downloads) are recorded even when an earlier version made
+  # them; the base and cache directories themselves only when this script created them.
+  [[ $path == "$BASE_DIR" || $path == "$CACHE_DIR" ]] || record_created dir "$path"
 }
 
-# remove_path PATH: remove a file or directory tree under --root if present.
+# ensure_user_tree PATH MODE USER: the top of a runner tree ($dir or $cache): created by root in a
+# directory root owns and handed to USER. Refuses a symbolic link (chowning through it would give
+# its target away) and a parent that someone other than root could change.
+ensure_user_tree() {
+  local path=$1 mode=$2 user=$3 dest parent uid="" gid=""
+  dest=$(r "$path")
+  parent=$(dirname "$dest")
+  uid=$(passwd_field "$user" 3 2>/dev/null) || uid=""
+  gid=$(passwd_field "$user" 4 2>/dev/null) || gid=""
+  [[ -L $dest ]] && die "$path is a symbolic link; refusing to hand it to $user (remove it, then run install again)"
+  if [[ -d $parent ]] && ! [[ $(stat -c '%u' "$parent") == 0 && $(stat -c '%A' "$parent") != ?????w???? && $(stat -c '%A' "$parent") != ????????w? ]]; then
+    die "$(dirname "$path") must be owned by root and writable only by root ($(stat -c '%A %U:%G' "$parent")); refusing to create $path in it"
+  fi
+  local created=false
+  if [[ -d $dest ]]; then
+    [[ -n $uid && $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]] || {
+      changed "directory $path ($mode $user:$user)"
+      $DRY_RUN || { chown -h "$uid:$gid" "$dest" && chmod "$mode" "$dest"; }
+    }
+  else
+    [[ -e $dest ]] && die "$path exists and is not a directory; refusing to replace it"
+    changed "directory $path ($mode $user:$user)"
+    $DRY_RUN || install -d -m "$mode" -o "$uid" -g "$gid" "$dest"
+    created=true
+  fi
+  # A tree is recorded when created, or when an earlier run (its runner manifest) created it.
+  if $created || [[ -n ${KNOWN_RUNNER:-} ]]; then record_created tree "$path"; fi
+}
+
+# ensure_user_dir PATH MODE USER: a directory inside USER's runner tree, made by USER. A symbolic
+# link there (planted by a job) is replaced by a directory; its target is never touched.
+ensure_user_dir() {
+  local path=$1 mode=$2 user=$3 dest uid="" gid=""
+  dest=$(r "$path")
+  uid=$(passwd_field "$user" 3 2>/dev/null) || uid=""
+  gid=$(passwd_field "$user" 4 2>/dev/null) || gid=""
+  if [[ -d $dest && ! -L $dest && -n $uid && $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+    return 0
+  fi
+  if [[ -L $dest ]]; then
+    warn "$path is a symbolic link (planted by a job?); replacing it with a directory made by $user, not following it"
+  fi
+  changed "directory $path ($mode $user:$user, as $user)"
+  $DRY_RUN && return 0
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  as_user "$user" sh -c 'set -e; if [ -L "$1" ]; then rm -f "$1"; fi; if [ ! -d "$1" ]; then mkdir "$1"; fi; chmod "$2" "$1"' \
+    labforge-user-mkdir "$dest" "$mode" || die "cannot make $path as $user"
+  [[ $(stat -c '%u' "$dest") == "$uid" ]] || die "$path is not owned by $user; remove it, then run install again"
+}
+
+# remove_path PATH: remove a file or directory tree under --root if present (rm never follows links).
 remove_path() {
   local dest
   dest=$(r "$1")
   [[ -e $dest || -L $dest ]] || return 0
   act "remove $1" rm -rf -- "$dest"
+}
+
+# --- install manifest ---------------------------------------------------------------------------------
+# What install created under the base and cache directories, one "TYPE PATH" line each (TYPE: file,
+# dir = removed only when empty, tree = a runner's directory or cache, removed with its content), in
+# the order created. Root-owned files: $BASE_DIR/.labforge-install-manifest for the base directory,
+# $CACHE_DIR/.labforge-install-manifest for the caches (kept until uninstall --purge).
+readonly INSTALL_MANIFEST=.labforge-install-manifest
+
+manifest_for() { # PATH: the manifest that records PATH (empty: none)
+  if [[ $1 == "$BASE_DIR" || $1 == "$BASE_DIR"/* ]]; then echo "$BASE_DIR/$INSTALL_MANIFEST"
+  elif [[ $1 == "$CACHE_DIR" || $1 == "$CACHE_DIR"/* ]]; then echo "$CACHE_DIR/$INSTALL_MANIFEST"
+  fi
+}
+
+# record_created TYPE PATH
+record_created() {
+  $DRY_RUN && return 0
+  local manifest file line
+  manifest=$(manifest_for "$2")
+  [[ -n $manifest ]] || return 0
+  file=$(r "$manifest")
+  [[ -d $(dirname "$file") ]] || return 0
+  [[ -L $file ]] && die "$manifest is a symbolic link; refusing to write through it"
+  line="$1 $2"
+  [[ -f $file ]] && grep -qxF -- "$line" "$file" && return 0
+  printf '%s\n' "$line" >>"$file"
+  chmod 644 "$file"
 }
 
 # Host-level state (what this script created, so uninstall removes exactly that).
@@ -306,7 +430,12 @@ installed_manifests() {
 
 # --- input validation ---------------------------------------------------------------------------
 
-need_value() { [[ $# -ge 2 && -n $2 ]] || die_input "$1: missing value"; }
+# need_value OPTION [NEXT...]: the option's value must follow, and must not be the next option
+# ("--labels --dry-run" is a missing label, not the label "--dry-run").
+need_value() {
+  [[ $# -ge 2 && -n $2 ]] || die_input "$1: missing value"
+  [[ $2 != -[-A-Za-z]* ]] || die_input "$1: missing value (found the option '$2' where its value should be)"
+}
 
 parse_args() {
   if [[ $# -gt 0 && $1 != -* ]]; then
@@ -359,28 +488,64 @@ validate_common() {
   local opt value
   for opt in base-dir cache-dir; do
     if [[ $opt == base-dir ]]; then value=$BASE_DIR; else value=$CACHE_DIR; fi
-    [[ $value == /* && $value != / && $value != *..* ]] ||
-      die_input "--$opt: '$value' must be an absolute directory other than / without '..'"
+    [[ $value == /* && $value != / && $value != *..* && $value != */./* && $value != */. ]] ||
+      die_input "--$opt: '$value' must be an absolute directory other than / without '.' or '..'"
+    [[ $value =~ ^[A-Za-z0-9/._+-]+$ ]] ||
+      die_input "--$opt: '$value' may only contain letters, digits and / . _ + -"
+    while [[ $value == *//* ]]; do value=${value//\/\//\/}; done
+    value=${value%/}
+    system_directory "$value" &&
+      die_input "--$opt: '$value' is a system directory (uninstall would remove from it); give a directory of its own, such as /opt/labforge-runner or /var/cache/labforge-runner"
+    if [[ $opt == base-dir ]]; then BASE_DIR=$value; else CACHE_DIR=$value; fi
   done
+  if [[ $BASE_DIR == "$CACHE_DIR" || $BASE_DIR == "$CACHE_DIR"/* || $CACHE_DIR == "$BASE_DIR"/* ]]; then
+    die_input "--cache-dir: '$CACHE_DIR' and --base-dir '$BASE_DIR' must be separate directories, neither inside the other"
+  fi
+  validate_numbers
   [[ $RUNNER_USER =~ ^[a-z_][a-z0-9_-]{0,28}$ ]] ||
     die_input "--user: '$RUNNER_USER' is not a valid user name (lower case letters, digits, '-', '_'; at most 29 characters)"
 }
 
-validate_install() {
-  if ! [[ $COUNT =~ ^[0-9]+$ ]] || ((10#$COUNT < 1 || 10#$COUNT > 16)); then
+# system_directory DIR: a directory of the system (or one everybody can write to), never a base or
+# cache directory of ours.
+system_directory() {
+  case $1 in
+    / | /bin | /boot | /dev | /etc | /home | /lib | /lib32 | /lib64 | /libx32 | /media | /mnt | /opt | /proc | \
+      /root | /run | /sbin | /srv | /sys | /tmp | /usr | /usr/bin | /usr/games | /usr/include | /usr/lib | \
+      /usr/lib32 | /usr/lib64 | /usr/libexec | /usr/local | /usr/local/bin | /usr/local/etc | /usr/local/games | \
+      /usr/local/include | /usr/local/lib | /usr/local/man | /usr/local/sbin | /usr/local/share | /usr/local/src | /usr/sbin | /usr/share | /usr/src | \
+      /var | /var/backups | /var/cache | /var/lib | /var/local | /var/log | /var/mail | /var/opt | /var/spool | \
+      /var/tmp | /var/www | /snap | /lost+found) return 0 ;;
+    /tmp/* | /var/tmp/* | /dev/* | /proc/* | /sys/* | /run/*) return 0 ;;
+  esac
+  return 1
+}
+
+# validate_numbers: every numeric option, for every command (preflight computes with --count).
+validate_numbers() {
+  if ! [[ $COUNT =~ ^[0-9]{1,3}$ ]] || ((10#$COUNT < 1 || 10#$COUNT > 16)); then
     die_input "--count: '$COUNT' is not a number from 1 to 16"
   fi
   COUNT=$((10#$COUNT))
+  if ! [[ $MIN_FREE_GB =~ ^[0-9]{1,6}$ ]]; then
+    die_input "--min-free-gb: '$MIN_FREE_GB' is not a whole number of GB from 0 to 999999"
+  fi
+  MIN_FREE_GB=$((10#$MIN_FREE_GB))
+}
+
+validate_install() {
   if [[ -z $RUNNER_NAME ]]; then
     RUNNER_NAME=$(hostname -s 2>/dev/null || hostname)
   fi
   [[ $RUNNER_NAME =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$ ]] ||
     die_input "--name: '$RUNNER_NAME' is not a valid runner name (letters, digits, '.', '_', '-'; at most 61 characters)"
+  case $RUNNER_NAME in
+    hooks | bin | downloads) die_input "--name: '$RUNNER_NAME' is reserved (install keeps its own $RUNNER_NAME directory next to the runners)" ;;
+  esac
   if [[ -n $EXTRA_LABELS ]]; then
     [[ $EXTRA_LABELS =~ ^[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$ ]] ||
       die_input "--labels: '$EXTRA_LABELS' must be a comma-separated list of labels (letters, digits, '.', '_', '-')"
   fi
-  [[ $MIN_FREE_GB =~ ^[0-9]+$ ]] || die_input "--min-free-gb: '$MIN_FREE_GB' is not a whole number of GB"
   case $PACKER_SOURCE in
     auto | hashicorp | distro) ;;
     *) die_input "--packer-source: '$PACKER_SOURCE' is not one of auto, hashicorp, distro" ;;
@@ -767,7 +932,7 @@ ensure_user() { # USER HOME
 write_runner_env() { # NAME DIR CACHE USER
   local name=$1 dir=$2 cache=$3 user=$4
   ENV_CHANGED=false
-  cat <<EOF | put_file "$dir/.env" 644 "$user" "$user"
+  cat <<EOF | put_user_file "$dir/.env" 644 "$user"
 LANG=C.UTF-8
 PACKER_CACHE_DIR=$cache/packer
 PACKER_PLUGIN_PATH=$cache/plugins
@@ -779,10 +944,10 @@ ACTIONS_RUNNER_HOOK_JOB_STARTED=$BASE_DIR/hooks/job-started.sh
 ACTIONS_RUNNER_HOOK_JOB_COMPLETED=$BASE_DIR/hooks/job-completed.sh
 EOF
   $LAST_CHANGED && ENV_CHANGED=true
-  printf '%s\n' "$RUNNER_PATH_VALUE" | put_file "$dir/.path" 644 "$user" "$user"
+  printf '%s\n' "$RUNNER_PATH_VALUE" | put_user_file "$dir/.path" 644 "$user"
   $LAST_CHANGED && ENV_CHANGED=true
   # The hooks only empty a directory that carries this marker.
-  : | put_file "$dir/tmp/.labforge-runner-tmp" 644 "$user" "$user"
+  : | put_user_file "$dir/tmp/.labforge-runner-tmp" 644 "$user"
 }
 
 install_hooks() {
@@ -817,6 +982,7 @@ fetch_runner_package() {
   cached=$(r "$CACHE_DIR/downloads/$file")
   if [[ -f $cached && $(sha256sum "$cached" | cut -d' ' -f1) == "$RUNNER_SHA256" ]]; then
     unchanged "runner package $CACHE_DIR/downloads/$file (SHA-256 verified)"
+    record_created file "$CACHE_DIR/downloads/$file"
     RUNNER_PACKAGE=$cached
     return 0
   fi
@@ -836,31 +1002,63 @@ fetch_runner_package() {
     die "runner: SHA-256 mismatch for $url: expected $RUNNER_SHA256, got $actual (refusing to install it)"
   ensure_dir "$CACHE_DIR" 755 root root
   ensure_dir "$CACHE_DIR/downloads" 755 root root
-  mv -f "$tmp" "$cached"
+  mv -fT "$tmp" "$cached"
+  record_created file "$CACHE_DIR/downloads/$file"
   changed "runner package $CACHE_DIR/downloads/$file (SHA-256 verified)"
   RUNNER_PACKAGE=$cached
 }
 
-install_runner_package() { # DIR USER
-  local dir=$1 user=$2 marker
-  marker=$(r "$dir/.labforge-runner-package")
-  if [[ -f $marker ]]; then
-    unchanged "runner package $(cut -d' ' -f1 "$marker") in $dir (the runner updates itself)"
+# The runner package installed in a runner directory ("VERSION SHA256"), recorded in the runner's
+# root-owned manifest; RUNNER_PACKAGE_RECORD carries it to the manifest this run writes.
+RUNNER_PACKAGE_RECORD=""
+
+# install_runner_package DIR USER MANIFEST: unpack the verified package into DIR as USER (a link a
+# job planted there reaches only what USER may write), then run the package's
+# bin/installdependencies.sh as root from a root-only copy taken from the verified tarball, never
+# from the runner directory (USER could have changed it).
+install_runner_package() {
+  local dir=$1 user=$2 manifest=$3 recorded="" legacy
+  RUNNER_PACKAGE_RECORD=""
+  [[ -f $(r "$manifest") ]] && recorded=$(manifest_get "$(r "$manifest")" runner_package 2>/dev/null || true)
+  # Earlier versions kept this record in the runner directory; read it only as a plain file.
+  legacy=$(r "$dir/.labforge-runner-package")
+  if [[ -z $recorded && -f $legacy && ! -L $legacy ]]; then
+    recorded=$(head -c 200 "$legacy" | head -n1)
+    [[ $recorded =~ ^[0-9.]+\ [0-9a-f]{64}$ ]] || recorded="unknown (recorded by an earlier version)"
+  fi
+  if [[ -n $recorded ]]; then
+    RUNNER_PACKAGE_RECORD=$recorded
+    unchanged "runner package ${recorded%% *} in $dir (the runner updates itself)"
     return 0
   fi
   fetch_runner_package
-  act "unpack runner $RUNNER_VERSION into $dir" tar --no-overwrite-dir -xzf "$RUNNER_PACKAGE" -C "$(r "$dir")"
-  if ! $DRY_RUN; then
-    chown -R "$(uid_of "$user"):$(gid_of "$user")" "$(r "$dir")"
-    printf '%s %s\n' "$RUNNER_VERSION" "$RUNNER_SHA256" >"$marker"
-    chown "$(uid_of "$user"):$(gid_of "$user")" "$marker"
+  act "unpack runner $RUNNER_VERSION into $dir (as $user)" \
+    unpack_as_user "$user" "$RUNNER_PACKAGE" "$(r "$dir")" || die "runner: unpacking into $dir as $user failed"
+  RUNNER_PACKAGE_RECORD="$RUNNER_VERSION $RUNNER_SHA256"
+  if $DRY_RUN || tar -tzf "$RUNNER_PACKAGE" | grep -Eq '^(\./)?bin/installdependencies\.sh$'; then
+    act "install the runner's own dependencies (bin/installdependencies.sh, from the verified package)" \
+      run_package_dependencies "$RUNNER_PACKAGE" || die "runner: bin/installdependencies.sh failed"
   fi
-  if [[ -x $(r "$dir/bin/installdependencies.sh") ]] || $DRY_RUN; then
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    act "install the runner's own dependencies (bin/installdependencies.sh)" \
-      sh -c 'cd "$1" && ./bin/installdependencies.sh' sh "$(r "$dir")" ||
-      die "runner: bin/installdependencies.sh failed in $dir"
-  fi
+}
+
+unpack_as_user() { # USER TARBALL DIR
+  as_user "$1" tar --no-overwrite-dir --no-same-owner -xzf - -C "$3" <"$2"
+}
+
+run_package_dependencies() { # TARBALL
+  local stage
+  stage=$(mktemp -d "$WORK_TMP/runner-deps.XXXXXX")
+  tar --no-same-owner -xzf "$1" -C "$stage" --wildcards --no-anchored 'bin/installdependencies.sh'
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  sh -c 'cd "$1" && ./bin/installdependencies.sh' sh "$stage"
+}
+
+# in_dir_as_user USER DIR COMMAND...: run COMMAND as USER in DIR (the user changes directory, not root).
+in_dir_as_user() {
+  local user=$1 dir=$2
+  shift 2
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  as_user "$user" sh -c 'cd "$1" || exit 1; shift; exec "$@"' labforge-in-dir "$dir" "$@"
 }
 
 register_runner() { # NAME DIR USER
@@ -876,7 +1074,7 @@ register_runner() { # NAME DIR USER
   $DRY_RUN && return 0
   # config.sh reads ACTIONS_RUNNER_INPUT_TOKEN from its environment (and removes it from there),
   # so the token never appears in any argv; /proc/PID/environ is readable only by its owner and root.
-  (cd "$(r "$dir")" && ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN as_user "$user" ./config.sh "${args[@]}") ||
+  ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN in_dir_as_user "$user" "$(r "$dir")" ./config.sh "${args[@]}" ||
     die "runner $name: registration failed (config.sh exit status $?); an expired token (they last one hour) is the usual cause"
 }
 
@@ -962,7 +1160,9 @@ cmd_install() {
     manifest=$STATE_DIR/runners/$name.conf
     section "runner $name (user $user, $dir)"
     USER_CREATED=0
+    KNOWN_RUNNER=""
     if [[ -f $(r "$manifest") ]]; then
+      KNOWN_RUNNER=1
       USER_CREATED=$(manifest_get "$(r "$manifest")" user_created || echo 0)
       local registered_url
       registered_url=$(manifest_get "$(r "$manifest")" url || true)
@@ -972,15 +1172,17 @@ cmd_install() {
     fi
     ensure_user "$user" "$dir"
     verify_kvm_open "$user"
-    ensure_dir "$dir" 750 "$user" "$user"
-    ensure_dir "$dir/tmp" 700 "$user" "$user"
+    ensure_user_tree "$dir" 750 "$user"
+    ensure_user_dir "$dir/tmp" 700 "$user"
     ensure_dir "$CACHE_DIR" 755 root root
-    ensure_dir "$cache" 750 "$user" "$user"
-    ensure_dir "$cache/packer" 750 "$user" "$user"
-    ensure_dir "$cache/plugins" 750 "$user" "$user"
+    ensure_user_tree "$cache" 750 "$user"
+    ensure_user_dir "$cache/packer" 750 "$user"
+    ensure_user_dir "$cache/plugins" 750 "$user"
     local restart=false
+    RUNNER_PACKAGE_RECORD=""
+    [[ -f $(r "$manifest") ]] && RUNNER_PACKAGE_RECORD=$(manifest_get "$(r "$manifest")" runner_package 2>/dev/null || true)
     if ! $SKIP_REGISTER; then
-      install_runner_package "$dir" "$user"
+      install_runner_package "$dir" "$user" "$manifest"
       register_runner "$name" "$dir" "$user"
     fi
     write_runner_env "$name" "$dir" "$cache" "$user"
@@ -998,6 +1200,7 @@ cmd_install() {
       echo "labels=$(runner_labels)"
       echo "ephemeral=$EPHEMERAL"
       echo "runner_group=$RUNNER_GROUP"
+      [[ -n $RUNNER_PACKAGE_RECORD ]] && echo "runner_package=$RUNNER_PACKAGE_RECORD"
       if [[ -n $GITHUB_PAT_FILE ]]; then
         echo "registration_api=$(registration_api)"
         echo "pat_file=$STATE_DIR/github-pat"
@@ -1070,13 +1273,112 @@ cmd_status() {
   exit "$bad"
 }
 
+# install_manifest_entries TOP: the "TYPE PATH" lines of TOP's install manifest, oldest first. An
+# installation by an earlier version (no manifest, but a host record) gets the list that version
+# would have written: its own files and directories by name, and the runner trees it recorded.
+install_manifest_entries() {
+  local top=$1 file m
+  file=$(r "$top/$INSTALL_MANIFEST")
+  if [[ -L $file ]]; then
+    warn "$top/$INSTALL_MANIFEST is a symbolic link; ignored (nothing under $top is removed)"
+    return 0
+  fi
+  if [[ -f $file ]]; then
+    [[ $(stat -c '%u' "$file") == 0 ]] || { warn "$top/$INSTALL_MANIFEST is not owned by root; ignored"; return 0; }
+    grep -E '^(file|dir|tree) /' "$file" || true
+    return 0
+  fi
+  [[ -f $(r "$STATE_DIR/host.conf") ]] || return 0
+  echo "dir $top"
+  if [[ $top == "$BASE_DIR" ]]; then
+    printf 'dir %s\n' "$top/hooks" "$top/bin"
+    printf 'file %s\n' "$top"/hooks/{job-started.sh,job-completed.sh,runner-cleanup.sh} "$top/bin/labforge-reregister"
+    while IFS= read -r m; do echo "tree $(manifest_get "$m" dir)"; done < <(installed_manifests)
+  else
+    echo "dir $top/downloads"
+    find "$(r "$top/downloads")" -maxdepth 1 -type f -name 'actions-runner-linux-x64-*.tar.gz' -printf "file $top/downloads/%f\n" 2>/dev/null || true
+    while IFS= read -r m; do echo "tree $(manifest_get "$m" cache)"; done < <(installed_manifests)
+  fi
+}
+
+declare -A REMOVED=()
+
+# remove_recorded TYPE PATH TOP: remove what install recorded, only while it is still of the recorded
+# type and no link stands in the way (between TOP and PATH, or PATH itself); a directory only when
+# nothing but what was removed was in it.
+remove_recorded() {
+  local type=$1 path=$2 top=$3 dest p
+  dest=$(r "$path")
+  [[ -e $dest || -L $dest ]] || return 0
+  p=$path
+  while [[ $p != "$top" && $p == "$top"/* ]]; do
+    if [[ -L $(r "$p") ]]; then
+      warn "kept $path: $p is a symbolic link (not following it)"
+      return 0
+    fi
+    p=$(dirname "$p")
+  done
+  case $type in
+    file)
+      [[ -f $dest ]] || { warn "kept $path: no longer a file"; return 0; }
+      act "remove $path" rm -f -- "$dest"
+      ;;
+    tree)
+      [[ -d $dest ]] || { warn "kept $path: no longer a directory"; return 0; }
+      act "remove $path" rm -rf --one-file-system -- "$dest"
+      ;;
+    dir)
+      [[ -d $dest ]] || { warn "kept $path: no longer a directory"; return 0; }
+      local child others=()
+      while IFS= read -r child; do
+        [[ -n ${REMOVED[${child#"${ROOT%/}"}]:-} ]] || others+=("${child##*/}")
+      done < <(find "$dest" -mindepth 1 -maxdepth 1)
+      if ((${#others[@]} > 0)); then
+        say "  kept $path: it holds what install did not create (${others[*]:0:3}$( ((${#others[@]} > 3)) && echo ' ...'))"
+        return 0
+      fi
+      act "remove $path" rmdir -- "$dest"
+      ;;
+  esac
+  REMOVED[$path]=1
+}
+
+# remove_install_manifest TOP ENTRY...: remove the recorded entries newest first, then the manifest,
+# then TOP itself if install created it and it is empty.
+remove_install_manifest() {
+  local top=$1 i type path top_recorded=false
+  shift
+  local entries=("$@")
+  for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
+    type=${entries[i]%% *}
+    path=${entries[i]#* }
+    if [[ $path == "$top" ]]; then top_recorded=true; continue; fi
+    if [[ $path != "$top"/?* || $path == *..* ]]; then
+      warn "$top/$INSTALL_MANIFEST: ignoring $path (not under $top)"
+      continue
+    fi
+    remove_recorded "$type" "$path" "$top"
+  done
+  local manifest=$top/$INSTALL_MANIFEST
+  if [[ -f $(r "$manifest") && ! -L $(r "$manifest") ]]; then
+    act "remove $manifest" rm -f -- "$(r "$manifest")"
+    REMOVED[$manifest]=1
+  fi
+  if $top_recorded; then remove_recorded dir "$top" "$top"; fi
+  return 0
+}
+
 cmd_uninstall() {
   validate_common
   local recorded
   if recorded=$(host_state_get base_dir 2>/dev/null); then BASE_DIR=$recorded; fi
   if recorded=$(host_state_get cache_dir 2>/dev/null); then CACHE_DIR=$recorded; fi
-  local manifests=() m
+  system_directory "$BASE_DIR" && die "$STATE_DIR/host.conf: base_dir $BASE_DIR is a system directory; not removing anything from it"
+  system_directory "$CACHE_DIR" && die "$STATE_DIR/host.conf: cache_dir $CACHE_DIR is a system directory; not removing anything from it"
+  local manifests=() m base_entries=() cache_entries=()
   mapfile -t manifests < <(installed_manifests)
+  mapfile -t base_entries < <(install_manifest_entries "$BASE_DIR")
+  mapfile -t cache_entries < <(install_manifest_entries "$CACHE_DIR")
   local needs_token=false
   for m in "${manifests[@]}"; do
     [[ -f $(r "$(manifest_get "$m" dir)/.runner") ]] && needs_token=true
@@ -1106,21 +1408,22 @@ cmd_uninstall() {
       else
         changed "deregister runner $name: config.sh remove --unattended (token passed in the environment)"
         if ! $DRY_RUN; then
-          (cd "$(r "$dir")" && ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN as_user "$user" ./config.sh remove --unattended) ||
+          ACTIONS_RUNNER_INPUT_TOKEN=$TOKEN in_dir_as_user "$user" "$(r "$dir")" ./config.sh remove --unattended ||
             die "runner $name: deregistration failed; nothing removed (get a fresh removal token, or --skip-register to remove it locally only)"
         fi
       fi
     fi
-    remove_path "$dir"
+    if printf '%s\n' "${base_entries[@]}" | grep -qxF "tree $dir"; then
+      remove_recorded tree "$dir" "$BASE_DIR"
+    elif [[ -e $(r "$dir") ]]; then
+      say "  kept $dir: install did not create it (not in $BASE_DIR/$INSTALL_MANIFEST)"
+    fi
     if [[ $created == 1 ]] && user_exists "$user"; then
       local args
       mapfile -t args < <(prefix_args)
       act "delete user $user" "$USERDEL" "${args[@]}" "$user"
     fi
-    if $PURGE; then
-      [[ $cache == "$CACHE_DIR"/?* && $cache != *..* ]] || die "manifest $m: cache '$cache' is not under $CACHE_DIR"
-      remove_path "$cache"
-    elif [[ -e $(r "$cache") ]]; then
+    if ! $PURGE && [[ -e $(r "$cache") ]]; then
       say "  kept cache $cache (--purge removes it)"
     fi
     remove_path "${m#"${ROOT%/}"}"
@@ -1128,9 +1431,7 @@ cmd_uninstall() {
 
   section "host"
   if $units_removed; then act "systemctl daemon-reload" "$SYSTEMCTL" daemon-reload; fi
-  remove_path "$BASE_DIR/hooks"
-  remove_path "$BASE_DIR/bin"
-  if [[ -d $(r "$BASE_DIR") ]] && [[ -z $(ls -A "$(r "$BASE_DIR")") ]]; then remove_path "$BASE_DIR"; fi
+  remove_install_manifest "$BASE_DIR" "${base_entries[@]}"
   local rule nested
   rule=$(host_state_get udev_rule 2>/dev/null) || rule=""
   if [[ -n $rule && -f $(r "$rule") ]]; then
@@ -1160,7 +1461,7 @@ cmd_uninstall() {
     fi
   fi
   if $PURGE; then
-    remove_path "$CACHE_DIR"
+    remove_install_manifest "$CACHE_DIR" "${cache_entries[@]}"
   fi
   remove_path "$STATE_DIR"
   say "  packages stay installed (qemu, packer, ...): remove them with apt-get if nothing else needs them"

@@ -85,6 +85,29 @@ setup() {
   [[ $output == *"nothing changed: the host is already set up (1 runner(s))"* ]]
 }
 
+@test "real: a re-run does not follow the links a job of the runner user planted" {
+  [ -e /etc/labforge-runner ] || skip "install did not run"
+  dir=$CI_BASE/$CI_NAME cache=$CI_CACHE/$CI_NAME
+  mkdir -p "$PRE/target-dir"
+  chmod 755 "$PRE/target-dir"
+  printf 'root only\n' >"$PRE/target-file"
+  chmod 600 "$PRE/target-file"
+  before=$(stat -c '%n %u:%g %a' "$PRE/target-dir" "$PRE/target-file")
+  # the job, as the runner user (the system's own runuser)
+  runuser -u "$CI_USER" -- sh -c 'set -e
+    rm -rf "$1/tmp" && ln -s "$3" "$1/tmp"
+    rm -rf "$2/packer" && ln -s "$3" "$2/packer"
+    ln -sfn "$4" "$1/.env"' sh "$dir" "$cache" "$PRE/target-dir" "$PRE/target-file"
+  run "$SETUP" install "${ARGS[@]}"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(stat -c '%n %u:%g %a' "$PRE/target-dir" "$PRE/target-file")" == "$before" ]
+  [ -z "$(ls -A "$PRE/target-dir")" ] && [ "$(cat "$PRE/target-file")" == "root only" ]
+  [ ! -L "$dir/tmp" ] && [ "$(stat -c '%U %a' "$dir/tmp")" == "$CI_USER 700" ]
+  [ ! -L "$cache/packer" ] && [ ! -L "$dir/.env" ]
+  [[ $output == *"warning: $dir/tmp is a symbolic link (planted by a job?)"* ]]
+}
+
 @test "real: uninstall puts the machine back" {
   [ -e /etc/labforge-runner ] || skip "install did not run"
   run "$SETUP" uninstall "${ARGS[@]}" --purge

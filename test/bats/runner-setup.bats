@@ -8,9 +8,14 @@ load ../fixtures/runner-setup/helpers.bash
 setup() { rs_make_host; }
 teardown() { rs_cleanup_host; }
 
-# Commands in the argv log that change something (everything but queries).
+# Commands in the argv log that change something as root (everything but queries and the runner
+# user's own writes inside its trees, which user_writes lists).
 mutating_commands() {
-  grep -v -E '^(dpkg-query |systemctl is-(active|enabled) |setpriv .* sh -c exec 3<>)' "$RS_RECORD/argv.log" || true
+  grep -v -E '^(dpkg-query |systemctl is-(active|enabled) |setpriv .* sh -c exec 3<>|setpriv .* labforge-user-(write|mkdir) )' "$RS_RECORD/argv.log" || true
+}
+# Files and directories the runner user wrote in its own trees (setup.sh runs these as the user).
+user_writes() {
+  grep -E '^setpriv .* labforge-user-(write|mkdir) ' "$RS_RECORD/argv.log" | sed -E 's/.* labforge-user-(write|mkdir) ([^ ]*).*/\2/' || true
 }
 
 @test "--help documents every command and the token rule" {
@@ -120,6 +125,7 @@ mutating_commands() {
   [[ $output != *"  + "* ]]
   [ "$(rs_snapshot)" == "$before" ]
   [ -z "$(mutating_commands)" ]
+  [ -z "$(user_writes)" ]
 }
 
 @test "a changed setting updates the runner environment and restarts the service" {
@@ -130,6 +136,7 @@ mutating_commands() {
   [ "$status" -eq 0 ]
   grep -qx 'LABFORGE_MIN_FREE_GB=80' "$RS_ROOT/opt/labforge-runner/build01/.env"
   [ "$(mutating_commands)" == "systemctl restart labforge-runner-build01.service" ]
+  [ "$(user_writes)" == "$RS_ROOT/opt/labforge-runner/build01/.env" ]
   [[ $output == *"1 change(s) made"* || $output == *"2 change(s) made"* ]]
 }
 
