@@ -3,6 +3,7 @@
  * inputs, so both front ends validate through the same lib function (see actions/lib/inputs.ts).
  */
 import { parseArgs } from 'node:util';
+import { logText, printable } from '../actions/lib/escape.js';
 import { InputError, inputsFrom, type InputGetter } from '../actions/lib/inputs.js';
 
 export interface FlagSpec {
@@ -19,9 +20,12 @@ export interface CommandContext {
   get: InputGetter;
   /** Positional arguments. */
   positionals: string[];
-  /** Writes a line for the person at the terminal (stderr, so stdout stays machine-readable). */
+  /**
+   * Writes a line for the person at the terminal (stderr, so stdout stays machine-readable), escaped line by
+   * line ({@link logText}): no terminal escape, and no workflow command when the CLI runs in a workflow step.
+   */
   log: (line: string) => void;
-  /** Prints the command's result on stdout. */
+  /** Prints the command's result on stdout, escaped the same way (JSON stays JSON with the same value). */
   print: (text: string) => void;
 }
 
@@ -82,20 +86,20 @@ export async function runCommand(cmd: Command, argv: string[]): Promise<number> 
     return await cmd.run({
       get,
       positionals,
-      log: (line) => process.stderr.write(`${line}\n`),
-      print: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+      log: (line) => process.stderr.write(`${logText(line)}\n`),
+      print: (text) => process.stdout.write(logText(text.endsWith('\n') ? text : `${text}\n`)),
     });
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`labforge ${cmd.name}: ${e.message}\nRun 'labforge ${cmd.name} --help' for the flags.\n`);
+      process.stderr.write(`labforge ${cmd.name}: ${printable(e.message, 1000)}\nRun 'labforge ${cmd.name} --help' for the flags.\n`);
       return 2;
     }
     if (e instanceof InputError) {
-      process.stderr.write(`labforge ${cmd.name}: ${e.message}\n`);
+      process.stderr.write(`labforge ${cmd.name}: ${logText(e.message)}\n`);
       return 2;
     }
-    process.stderr.write(`labforge ${cmd.name}: ${(e as Error).message ?? String(e)}\n`);
-    if (process.env.LABFORGE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    process.stderr.write(`labforge ${cmd.name}: ${logText((e as Error).message ?? String(e))}\n`);
+    if (process.env.LABFORGE_DEBUG) process.stderr.write(`${logText(String((e as Error).stack))}\n`);
     return 1;
   }
 }

@@ -1,4 +1,5 @@
 /** `labforge`: the actions' operations for local use and debugging. */
+import { printable } from '../actions/lib/escape.js';
 import { runCommand } from './command.js';
 import { commands } from './commands/index.js';
 
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {
-    process.stderr.write(`labforge: unknown command '${name}'\n\n${mainHelp()}`);
+    process.stderr.write(`labforge: unknown command '${printable(name, 80)}'\n\n${mainHelp()}`);
     return 2;
   }
   return runCommand(cmd, rest);

@@ -1,5 +1,4 @@
-import * as core from '@actions/core';
-import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { actionInputs, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
 import { decisionOutputs, detectBuildType, readDetectOptions } from '../lib/build-decision.js';
 
 await runAction('detect-build-type', {
@@ -7,8 +6,8 @@ await runAction('detect-build-type', {
     const decision = await detectBuildType(readDetectOptions(actionInputs));
     const outputs = decisionOutputs(decision);
     setOutputs(outputs);
-    core.info(`appliance: ${decision.appliance} (${decision.applianceDir}); build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
-    core.info(`runner labels (from the ${decision.runnerLabelsSource === 'input' ? 'runs-on input' : 'manifest'}): ${outputs['runner-labels']}; overwrite published files: ${outputs['overwrite']}`);
+    logInfo(`appliance: ${decision.appliance} (${decision.applianceDir}); build type: ${decision.buildType} (${decision.reason}); version ${decision.version} from ${decision.versionSource}`);
+    logInfo(`runner labels (from the ${decision.runnerLabelsSource === 'input' ? 'runs-on input' : 'manifest'}): ${outputs['runner-labels']}; overwrite published files: ${outputs['overwrite']}`);
     await writeSummaryTable(
       `Build decision: ${decision.appliance} ${decision.buildType} ${decision.version}`,
       Object.entries(outputs).map(([k, v]) => [`\`${k}\``, v]),

@@ -3,6 +3,7 @@
  * a failed exit code, and a `post:` phase that runs cleanup even when the job was cancelled.
  */
 import * as core from '@actions/core';
+import { annotationText, logText } from './escape.js';
 import { InputError, type InputGetter } from './inputs.js';
 
 /** Inputs as the runner passes them (`INPUT_<NAME>` variables), read with @actions/core. */
@@ -15,11 +16,34 @@ export interface ActionPhases {
   post?: () => Promise<void>;
 }
 
+/**
+ * Writes text to the job log, escaped line by line ({@link logText}): whatever an input, a file, a guest or
+ * a server put into it, no line can be a workflow command or a terminal escape. Every action logs through
+ * this (or {@link logGroup}), never with a bare `core.info`.
+ */
+export function logInfo(text: string): void {
+  core.info(logText(text));
+}
+
+/** Starts a log group whose name is escaped like an annotation. */
+export function logGroup(name: string): void {
+  core.startGroup(annotationText(name));
+}
+
+/**
+ * An error annotation: `::error title=<title>::<message>` on one line. The toolkit encodes `%`, CR and LF
+ * in the message (`%25`, `%0D`, `%0A`), so a line break that came from a value cannot end the annotation
+ * and start a command; other control characters are made visible ({@link annotationText}).
+ */
+export function annotateError(message: string, title: string): void {
+  core.error(annotationText(message), { title: annotationText(title) });
+}
+
 /** Marks a failure: an `::error title=<action>::` line and exit code 1. Never prints a stack trace. */
 export function failAction(title: string, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof Error && error.stack && !(error instanceof InputError)) core.debug(error.stack);
-  core.error(message, { title });
+  if (error instanceof Error && error.stack && !(error instanceof InputError)) core.debug(annotationText(error.stack));
+  annotateError(message, title);
   process.exitCode = core.ExitCode.Failure;
 }
 

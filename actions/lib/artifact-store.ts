@@ -35,6 +35,32 @@ export class VerificationError extends Error {
   }
 }
 
+/**
+ * Thrown when the local file changed while it was being uploaded (truncated, appended to, rewritten, or
+ * replaced by another file): what was read is not one consistent file, so nothing was published.
+ */
+export class SourceChangedError extends VerificationError {
+  constructor(
+    readonly path: string,
+    /** What changed: `size 314572800 → 1048576 bytes`, `modified`, `replaced by another file`, `removed`. */
+    readonly change: string,
+  ) {
+    super(`${path} changed while it was being uploaded (${change}); nothing was published; upload it again once it is complete`);
+    this.name = 'SourceChangedError';
+  }
+}
+
+/**
+ * Who a local file is: device, inode, size and modification time, as the upload first saw it. A file that
+ * still has this identity when the upload publishes is the file whose bytes were read.
+ */
+export interface SourceIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: number;
+  mtimeNs: bigint;
+}
+
 export interface StoreEntry {
   key: string;
   size: number;
@@ -45,6 +71,11 @@ export interface StoreEntry {
 
 export interface UploadFileRequest {
   localPath: string;
+  /**
+   * The identity the caller pinned before it started (see `pinSource`). The store checks that the file it
+   * opens is that one, and that it still is before it publishes. Default: the identity found at open.
+   */
+  source?: SourceIdentity;
   key: string;
   overwrite: boolean;
   contentType?: string;

@@ -20,6 +20,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { loadAppliance, manifestPathOf, type Appliance } from './appliance.js';
+import { printable } from './escape.js';
 import { InputError, checkVersion, readChoice, readString, readVersion, type InputGetter } from './inputs.js';
 import { OvaError, readOvaProperties } from './ova-read.js';
 import { BUILD_TYPES, artifactBaseName, isBuildType, parseReleaseTag, releasePrefix, releaseTag, type BuildType } from './release-names.js';
@@ -306,13 +307,13 @@ export async function detectBuildType(options: DetectOptions): Promise<BuildDeci
     if (ova.version) versions.push({ value: checkVersion(ova.version, 'ova'), from: 'ova' });
     buildType = ova.buildType;
     source = 'ova';
-    reason = `the OVA ${options.ova} was built as ${buildType}`;
+    reason = `the OVA ${printable(options.ova)} was built as ${buildType}`;
   }
 
   if (!buildType && options.marker) {
     buildType = await readMarker(options.marker);
     source = 'marker';
-    reason = `the guest marker ${options.marker} says ${buildType}`;
+    reason = `the guest marker ${printable(options.marker)} says ${buildType}`;
   }
 
   if (!buildType && unmatchedTag !== undefined) {

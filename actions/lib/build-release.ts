@@ -3,7 +3,7 @@
  * companion files, renders the notes, and creates or updates the release of the tag with the `.sha256`
  * and metadata files attached. Shared by `labforge release` and any action that wants to offer it.
  */
-import { InputError, readBool, readChoice, readInt, readList, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
 import { publishRelease, type PublishedRelease } from './github-release.js';
 import { readReleaseFacts, releaseTitle, renderReleaseNotes, type ReleaseFacts } from './release-notes.js';
 import { parseReleaseTag, releaseTag } from './release-names.js';
@@ -67,7 +67,7 @@ export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv
   return {
     sha256File: readRequired(get, 'sha256-file', 'give the <name>.ova.sha256 file published with the OVA'),
     metadataFile: readString(get, 'metadata-file') || undefined,
-    tag: readString(get, 'tag', refTag) || undefined,
+    tag: readName(get, 'tag', refTag, 'a tag such as v1.4.0') || undefined,
     repository,
     size: get('size').trim() === '' ? undefined : readInt(get, 'size', 0, { min: 1 }),
     downloadUrl,

@@ -8,6 +8,7 @@
  * (curl -C -, wget -c, aria2c) and verification commands for Linux, macOS and Windows, under a short "which
  * build should I pick" section.
  */
+import { powershellQuote, shellQuote } from './escape.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { CATALOG_KEY, readCatalog, sortReleases, type Catalog, type CatalogRelease } from './release-catalog.js';
 import { formatBytes } from './transfer-progress.js';
@@ -49,35 +50,31 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-/** Quotes a URL for a POSIX shell command line. */
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Download commands that resume an interrupted transfer. */
+/** Download commands that resume an interrupted transfer; every name and URL in them is shell-quoted. */
 export function downloadCommands(r: CatalogRelease, links: ReleaseLinks): { label: string; command: string }[] {
   if (links.url.startsWith('file:')) {
     const path = decodeURIComponent(new URL(links.url).pathname);
     return [
       { label: 'rsync (resumes)', command: `rsync --partial --progress ${shellQuote(path)} .` },
-      { label: 'curl (resumes)', command: `curl -C - -o ${r.name} ${shellQuote(links.url)}` },
+      { label: 'curl (resumes)', command: `curl -C - -o ${shellQuote(r.name)} ${shellQuote(links.url)}` },
     ];
   }
+  const name = shellQuote(r.name);
   return [
-    { label: 'curl', command: `curl -fL -C - -o ${r.name} ${shellQuote(links.url)}` },
-    { label: 'wget', command: `wget -c -O ${r.name} ${shellQuote(links.url)}` },
-    { label: 'aria2c (parallel)', command: `aria2c -c -x 8 -s 8 -o ${r.name} ${shellQuote(links.url)}` },
+    { label: 'curl', command: `curl -fL -C - -o ${name} ${shellQuote(links.url)}` },
+    { label: 'wget', command: `wget -c -O ${name} ${shellQuote(links.url)}` },
+    { label: 'aria2c (parallel)', command: `aria2c -c -x 8 -s 8 -o ${name} ${shellQuote(links.url)}` },
   ];
 }
 
-/** Commands that check a downloaded file against its SHA-256. */
+/** Commands that check a downloaded file against its SHA-256; names and URLs quoted for their shell. */
 export function verifyCommands(r: CatalogRelease, links: ReleaseLinks): { label: string; command: string }[] {
-  const sumFile = `${r.name}.sha256`;
+  const sumFile = shellQuote(`${r.name}.sha256`);
   const fetchSum = links.sha256Url.startsWith('file:') ? `cp ${shellQuote(decodeURIComponent(new URL(links.sha256Url).pathname))} .` : `curl -fL -o ${sumFile} ${shellQuote(links.sha256Url)}`;
   return [
     { label: 'Linux', command: `${fetchSum} && sha256sum -c ${sumFile}` },
     { label: 'macOS', command: `shasum -a 256 -c ${sumFile}` },
-    { label: 'Windows (PowerShell)', command: `(Get-FileHash .\\${r.name} -Algorithm SHA256).Hash -eq '${r.sha256}'` },
+    { label: 'Windows (PowerShell)', command: `(Get-FileHash -LiteralPath ${powershellQuote(`.\\${r.name}`)} -Algorithm SHA256).Hash -eq ${powershellQuote(r.sha256)}` },
   ];
 }
 

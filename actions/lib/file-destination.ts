@@ -21,6 +21,7 @@ import { pathToFileURL } from 'node:url';
 import {
   AlreadyPublishedError,
   PreconditionFailedError,
+  SourceChangedError,
   VerificationError,
   type ArtifactStore,
   type StoreEntry,
@@ -29,7 +30,7 @@ import {
   type WriteSmallOptions,
 } from './artifact-store.js';
 import { crc32cToBase64 } from './crc32c.js';
-import { UploadHasher, crc32cOfFile } from './upload-hashing.js';
+import { UploadHasher, assertSourceUnchanged, crc32cOfFile, openPinnedSource, sourceShrank } from './upload-hashing.js';
 
 /** Suffix of the temporary file an upload writes before it is verified and published. */
 export const PARTIAL_SUFFIX = '.labforge-partial';
@@ -44,16 +45,34 @@ export interface DirectoryStoreOptions {
   lockTimeoutMs?: number;
 }
 
-/** `file:///DIR` → `/DIR`; undefined when it is not a file: URI. */
-export function parseFileUri(uri: string): string | undefined {
-  if (!uri.startsWith('file://')) return undefined;
+/**
+ * What is wrong with a `file:///DIR` URI, or undefined when it names a plain absolute directory. The path is
+ * percent-decoded first and checked after: no encoded slash (`%2F`, `%5C`), no query or fragment, no control
+ * character, and no empty, `.` or `..` segment — so the directory written to is the one the URI shows.
+ */
+export function fileUriProblem(uri: string): string | undefined {
+  if (!uri.startsWith('file:///')) return 'is not a file:///DIR URI';
+  const raw = uri.slice('file://'.length);
+  if (/[?#]/.test(raw)) return "has a '?' or '#' (a query or fragment, not part of a directory)";
+  if (/%(2f|5c)/i.test(raw)) return 'has an encoded slash (%2F or %5C) in its path';
   let path: string;
   try {
-    path = decodeURIComponent(new URL(uri).pathname);
+    path = decodeURIComponent(raw);
   } catch {
-    return undefined;
+    return 'has a malformed %-escape in its path';
   }
-  return path === '' ? undefined : resolve(path);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(path)) return 'has a control character in its path';
+  const segments = path.replace(/\/$/, '').split('/').slice(1);
+  if (segments.some((seg) => seg === '')) return "has an empty path segment ('//')";
+  if (segments.some((seg) => seg === '.' || seg === '..')) return "has a '.' or '..' path segment";
+  return undefined;
+}
+
+/** `file:///DIR` → `/DIR` (percent-decoded); undefined when it is not a plain file:///DIR URI (see {@link fileUriProblem}). */
+export function parseFileUri(uri: string): string | undefined {
+  if (fileUriProblem(uri) !== undefined) return undefined;
+  return resolve(decodeURIComponent(uri.slice('file://'.length)));
 }
 
 /** A directory as an {@link ArtifactStore}. */
@@ -97,24 +116,25 @@ export class DirectoryStore implements ArtifactStore {
     const started = performance.now();
     const final = this.path(req.key);
     const uri = this.uri(req.key);
-    if (!req.overwrite && (await this.exists(req.key))) throw new AlreadyPublishedError(uri);
-    await mkdir(dirname(final), { recursive: true });
-    const temp = final + PARTIAL_SUFFIX;
-
-    const hasher = new UploadHasher();
-    let bytesSent = 0;
-    let bytesReused = 0;
-    const src = await open(req.localPath, 'r');
-    let dst: FileHandle;
-    try {
-      dst = await open(temp, 'r+');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      dst = await open(temp, 'w+');
-    }
+    // The source first: a file that is no longer the one the caller pinned is refused before anything is written.
+    const { fh: src, identity } = await openPinnedSource(req.localPath, req.source);
+    let dst: FileHandle | undefined;
+    let createdDir: string | undefined;
     let published = false;
+    const temp = final + PARTIAL_SUFFIX;
     try {
-      const size = (await src.stat()).size;
+      if (!req.overwrite && (await this.exists(req.key))) throw new AlreadyPublishedError(uri);
+      createdDir = await mkdir(dirname(final), { recursive: true });
+      const hasher = new UploadHasher();
+      let bytesSent = 0;
+      let bytesReused = 0;
+      try {
+        dst = await open(temp, 'r+');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        dst = await open(temp, 'w+');
+      }
+      const size = identity.size;
       const already = (await dst.stat()).size;
       if (already > 0) req.log?.(`${uri}: resuming, ${already} bytes of an earlier run are in ${temp}`);
       const buf = Buffer.allocUnsafe(this.blockSize);
@@ -122,7 +142,7 @@ export class DirectoryStore implements ArtifactStore {
       let diverged = already === 0;
       for (let pos = 0; pos < size; ) {
         const { bytesRead } = await src.read(buf, 0, Math.min(this.blockSize, size - pos), pos);
-        if (bytesRead === 0) throw new VerificationError(`${req.localPath} shrank while it was being copied; do not modify the file during the upload`);
+        if (bytesRead === 0) throw await sourceShrank(req.localPath, src, identity);
         const block = buf.subarray(0, bytesRead);
         hasher.update(block);
         if (!diverged && pos + bytesRead <= already) {
@@ -144,8 +164,8 @@ export class DirectoryStore implements ArtifactStore {
       await dst.truncate(size);
       await dst.sync();
       await dst.close();
+      dst = undefined;
       const digests = hasher.digest();
-      if (digests.size !== size) throw new VerificationError(`${req.localPath} changed size while it was being copied`);
 
       const check = await crc32cOfFile(temp, this.blockSize);
       if (check.size !== size || check.crc32c !== digests.crc32c) {
@@ -154,6 +174,8 @@ export class DirectoryStore implements ArtifactStore {
           `${uri}: what was written does not match ${req.localPath} (written: ${check.size} bytes, CRC32C ${crc32cToBase64(check.crc32c)}; source: ${size} bytes, CRC32C ${digests.crc32cBase64}); nothing was published — check the disk and run again`,
         );
       }
+      // Last look before the name appears: still the same file, and every byte of it was read and written once.
+      await assertSourceUnchanged(req.localPath, src, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
       await this.publish(temp, final, req.overwrite, uri);
       published = true;
       await this.syncDir(dirname(final));
@@ -169,12 +191,29 @@ export class DirectoryStore implements ArtifactStore {
         seconds: (performance.now() - started) / 1000,
       };
     } catch (e) {
-      if (e instanceof AlreadyPublishedError) await unlink(temp).catch(() => {});
+      // A changed source leaves nothing behind (its bytes are no use to a rerun); other failures keep the partial file to resume from.
+      if (e instanceof AlreadyPublishedError || e instanceof SourceChangedError) {
+        await dst?.close().catch(() => {});
+        await unlink(temp).catch(() => {});
+        if (createdDir !== undefined) await this.removeEmptyDirs(dirname(final), createdDir);
+      }
       throw e;
     } finally {
       await src.close();
-      await dst.close().catch(() => {});
+      await dst?.close().catch(() => {});
       if (published) await unlink(temp).catch(() => {});
+    }
+  }
+
+  /** Removes `dir` and its parents up to and including `top` while they are empty (directories this upload created). */
+  private async removeEmptyDirs(dir: string, top: string): Promise<void> {
+    for (let d = dir; d === top || d.startsWith(top + sep); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return;
+      }
+      if (d === top) return;
     }
   }
 

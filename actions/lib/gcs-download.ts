@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { GcsStore } from './gcs-upload.js';
-import { printable } from './log-text.js';
+import { printable } from './escape.js';
 import { PermanentStorageError, withRetry, type RetryOptions } from './storage-retry.js';
 
 export interface GcsDownloadOptions {

@@ -16,12 +16,13 @@
  */
 import { Storage, type Bucket, type File } from '@google-cloud/storage';
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import {
   AlreadyPublishedError,
   PreconditionFailedError,
   VerificationError,
   type ArtifactStore,
+  type SourceIdentity,
   type StoreEntry,
   type UploadFileRequest,
   type UploadFileResult,
@@ -29,7 +30,7 @@ import {
 } from './artifact-store.js';
 import { crc32cCombine, crc32cToBase64, crc32cUpdate } from './crc32c.js';
 import { PermanentStorageError, RetriesExhaustedError, httpStatusOf, withRetry, type RetryOptions } from './storage-retry.js';
-import { UploadHasher } from './upload-hashing.js';
+import { UploadHasher, assertSourceUnchanged, openPinnedSource, sourceShrank } from './upload-hashing.js';
 
 /** GCS allows at most 32 sources per compose. */
 export const MAX_COMPOSE_SOURCES = 32;
@@ -42,11 +43,28 @@ export interface GcsLocation {
   prefix: string;
 }
 
-/** Splits `gs://BUCKET/PREFIX` into bucket and a normalized prefix; undefined when it is not a gs:// URI. */
+/**
+ * What is wrong with the prefix of a `gs://BUCKET/PREFIX` URI, or undefined when it is fine. A trailing `/`
+ * is allowed; an empty segment (`//`), a `.` or `..` segment or a control character is not: object names
+ * are taken literally, so such a prefix would publish where no one looks (or where the catalog is not).
+ */
+export function gcsPrefixProblem(uri: string): string | undefined {
+  const m = /^gs:\/\/[^/]*(?:\/(.*))?$/s.exec(uri);
+  const raw = m?.[1];
+  if (raw === undefined || raw === '') return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(raw)) return 'has a control character in its prefix';
+  const segments = raw.replace(/\/$/, '').split('/');
+  if (segments.some((seg) => seg === '')) return "has an empty segment ('//') in its prefix";
+  if (segments.some((seg) => seg === '.' || seg === '..')) return "has a '.' or '..' segment in its prefix";
+  return undefined;
+}
+
+/** Splits `gs://BUCKET/PREFIX` into bucket and a normalized prefix; undefined when it is not a valid gs:// URI. */
 export function parseGcsUri(uri: string): GcsLocation | undefined {
-  const m = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/.exec(uri.trim());
-  if (!m) return undefined;
-  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  const m = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/s.exec(uri.trim());
+  if (!m || gcsPrefixProblem(uri.trim()) !== undefined) return undefined;
+  const prefix = (m[2] ?? '').replace(/\/+$/, '');
   return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '' };
 }
 
@@ -228,9 +246,18 @@ export class GcsStore implements ArtifactStore {
     const log = req.log ?? (() => {});
     const finalName = this.objectName(req.key);
     const finalUri = this.uri(req.key);
-    if (!req.overwrite && (await this.exists(req.key))) throw new AlreadyPublishedError(finalUri);
+    // The source first: a file that is no longer the one the caller pinned is refused before any request.
+    const { fh, identity } = await openPinnedSource(req.localPath, req.source);
+    try {
+      return await this.uploadOpenFile(req, fh, identity, started, log, finalName, finalUri);
+    } finally {
+      await fh.close();
+    }
+  }
 
-    const { size } = await stat(req.localPath);
+  private async uploadOpenFile(req: UploadFileRequest, fh: FileHandle, identity: SourceIdentity, started: number, log: (line: string) => void, finalName: string, finalUri: string): Promise<UploadFileResult> {
+    if (!req.overwrite && (await this.exists(req.key))) throw new AlreadyPublishedError(finalUri);
+    const size = identity.size;
     const partSize = this.opts.partSize;
     const partCount = Math.max(1, Math.ceil(size / partSize));
     const stagingRoot = `${this.location.prefix}${STAGING_DIR}${req.key}/`;
@@ -259,51 +286,51 @@ export class GcsStore implements ArtifactStore {
       const inFlight = new Set<Promise<void>>();
       let firstError: unknown;
       const free: Buffer[] = [];
-      const fh = await open(req.localPath, 'r');
-      try {
-        for (let i = 0; i < partCount; i++) {
-          while (inFlight.size >= this.opts.parallelism && firstError === undefined) await Promise.race(inFlight);
-          if (firstError !== undefined) break;
-          const length = Math.min(partSize, size - i * partSize);
-          const buf = (free.pop() ?? Buffer.allocUnsafe(partSize)).subarray(0, length);
-          let got = 0;
-          while (got < length) {
-            const { bytesRead } = await fh.read(buf, got, length - got, i * partSize + got);
-            if (bytesRead === 0) throw new VerificationError(`${req.localPath} shrank while it was being uploaded (expected ${size} bytes); do not modify the file during the upload`);
-            got += bytesRead;
-          }
-          const crc = hasher.update(buf);
-          const part: PartObject = { index: i, name: partName(i), size: length, crc32c: crc };
-          parts.push(part);
-          const have = existing.get(part.name);
-          if (have && have.size === length && have.crc32c === crc32cToBase64(crc)) {
-            partsReused++;
-            bytesReused += length;
-            req.onBytes?.(length);
-            free.push(Buffer.from(buf.buffer, buf.byteOffset, partSize));
-            continue;
-          }
-          const job = this.uploadPart(part, buf, log)
-            .then(() => {
-              bytesSent += length;
-              req.onBytes?.(length);
-            })
-            .catch((e: unknown) => {
-              firstError ??= e;
-            })
-            .finally(() => {
-              inFlight.delete(job);
-              free.push(Buffer.from(buf.buffer, buf.byteOffset, partSize));
-            });
-          inFlight.add(job);
+      for (let i = 0; i < partCount; i++) {
+        while (inFlight.size >= this.opts.parallelism && firstError === undefined) await Promise.race(inFlight);
+        if (firstError !== undefined) break;
+        const length = Math.min(partSize, size - i * partSize);
+        const buf = (free.pop() ?? Buffer.allocUnsafe(partSize)).subarray(0, length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, i * partSize + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
         }
-        await Promise.all(inFlight);
-      } finally {
-        await fh.close();
+        if (got < length) {
+          // The file is shorter than when it was pinned: stop reading, let the parts in flight land, then fail.
+          firstError ??= await sourceShrank(req.localPath, fh, identity);
+          break;
+        }
+        const crc = hasher.update(buf);
+        const part: PartObject = { index: i, name: partName(i), size: length, crc32c: crc };
+        parts.push(part);
+        const have = existing.get(part.name);
+        if (have && have.size === length && have.crc32c === crc32cToBase64(crc)) {
+          partsReused++;
+          bytesReused += length;
+          req.onBytes?.(length);
+          free.push(Buffer.from(buf.buffer, buf.byteOffset, partSize));
+          continue;
+        }
+        const job = this.uploadPart(part, buf, log)
+          .then(() => {
+            bytesSent += length;
+            req.onBytes?.(length);
+          })
+          .catch((e: unknown) => {
+            firstError ??= e;
+          })
+          .finally(() => {
+            inFlight.delete(job);
+            free.push(Buffer.from(buf.buffer, buf.byteOffset, partSize));
+          });
+        inFlight.add(job);
       }
+      await Promise.all(inFlight);
       if (firstError !== undefined) throw firstError;
       const digests = hasher.digest();
-      if (digests.size !== size) throw new VerificationError(`${req.localPath} changed size while it was being uploaded (${size} → ${digests.size} bytes)`);
+      await assertSourceUnchanged(req.localPath, fh, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
 
       // Compose the parts (tree of ≤ 32) into one staging object and check it against the local file.
       const assembled = await this.composeTree(parts, `${staging}assembled`, log);
@@ -314,6 +341,8 @@ export class GcsStore implements ArtifactStore {
         );
       }
 
+      // Last look before the name appears: the file is still the one that was read, all of it, once.
+      await assertSourceUnchanged(req.localPath, fh, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
       // Publish: the final name appears only now, atomically, and only if nothing is there (unless overwrite).
       const published = await this.compose([{ name: `${staging}assembled`, generation: assembled.generation }], finalName, {
         contentType: req.contentType ?? 'application/octet-stream',

@@ -6,6 +6,7 @@
  * invalid value reads the same in a workflow log and on a terminal.
  */
 import semver from 'semver';
+import { printable } from './escape.js';
 
 /** Returns the raw value of an input, or '' when it was not given. */
 export type InputGetter = (name: string) => string;
@@ -43,20 +44,40 @@ export function readRequired(get: InputGetter, name: string, fix = `set the '${n
   return v;
 }
 
+/**
+ * Checks a name-like value — a user, host, version, tag, label, appliance or file name: one line of
+ * printable text. A line break, TAB, escape or any other control character is an {@link InputError} naming
+ * `input`, so such a value can never split a log line or an annotation.
+ */
+export function checkName(value: string, input: string, what = 'a name'): string {
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/.exec(value);
+  if (bad) {
+    const which = bad[0] === '\n' || bad[0] === '\r' || bad[0] === '\u2028' || bad[0] === '\u2029' ? 'a line break' : `the control character ${printable(bad[0])}`;
+    throw new InputError(input, `'${printable(value, 80)}' contains ${which}`, `give ${what} on one line, without control characters`);
+  }
+  return value;
+}
+
+/** Reads an optional name-like input (see {@link checkName}); '' becomes `fallback`. */
+export function readName(get: InputGetter, name: string, fallback = '', what?: string): string {
+  return checkName(readString(get, name, fallback), name, what);
+}
+
 /** Reads a boolean in the YAML 1.2 core-schema spellings that @actions/core accepts. */
 export function readBool(get: InputGetter, name: string, fallback: boolean): boolean {
   const v = get(name).trim();
   if (v === '') return fallback;
   if (['true', 'True', 'TRUE', 'yes', '1'].includes(v)) return true;
   if (['false', 'False', 'FALSE', 'no', '0'].includes(v)) return false;
-  throw new InputError(name, `'${v}' is not a boolean`, 'use true or false');
+  throw new InputError(name, `'${printable(v, 80)}' is not a boolean`, 'use true or false');
 }
 
 /** Reads an integer within [min, max]. */
 export function readInt(get: InputGetter, name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
   const v = get(name).trim();
   if (v === '') return fallback;
-  if (!/^-?\d+$/.test(v)) throw new InputError(name, `'${v}' is not a whole number`, `give a number such as ${fallback}`);
+  if (!/^-?\d+$/.test(v)) throw new InputError(name, `'${printable(v, 80)}' is not a whole number`, `give a number such as ${fallback}`);
   const n = Number(v);
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
   if (n < min || n > max) throw new InputError(name, `${n} is out of range`, `use a value from ${min} to ${max}`);
@@ -68,7 +89,7 @@ export function readChoice<T extends string>(get: InputGetter, name: string, cho
   const v = get(name).trim();
   if (v === '') return fallback;
   if ((choices as readonly string[]).includes(v)) return v as T;
-  throw new InputError(name, `'${v}' is not one of ${choices.join(', ')}`, `use one of: ${choices.join(', ')}`);
+  throw new InputError(name, `'${printable(v, 80)}' is not one of ${choices.join(', ')}`, `use one of: ${choices.join(', ')}`);
 }
 
 /** Reads a semantic version without a leading `v` (a leading `v` is tolerated and stripped). */
@@ -82,7 +103,7 @@ export function readVersion(get: InputGetter, name: string): string | undefined 
 export function checkVersion(raw: string, input: string): string {
   const v = raw.replace(/^v(?=\d)/, '');
   if (semver.valid(v) === null) {
-    throw new InputError(input, `'${raw}' is not a semantic version`, 'use MAJOR.MINOR.PATCH such as 1.4.0 or 1.4.0-rc.1');
+    throw new InputError(input, `'${printable(raw, 80)}' is not a semantic version`, 'use MAJOR.MINOR.PATCH such as 1.4.0 or 1.4.0-rc.1');
   }
   return v;
 }

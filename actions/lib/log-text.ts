@@ -1,12 +1,5 @@
 /**
- * One concern: making text that came from outside (an object name, a remote error message, a file's
- * content) safe to put on a log line — no control characters, so no line break that could start a workflow
- * command, and a bounded length.
+ * Kept for existing imports: {@link printable} and the other escapers live in ./escape.ts, the one module
+ * that makes outside text safe for a log line, an annotation or a shell command.
  */
-
-/** A value for a log line: control characters escaped as `\xNN`, cut to `max` characters with `…`. */
-export function printable(value: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
+export { printable, logText, logLines } from './escape.js';

@@ -4,7 +4,7 @@
  * qemu-img runs in its own process group and is killed with it when the signal aborts.
  */
 import { spawn } from 'node:child_process';
-import { printable } from './log-text.js';
+import { printable } from './escape.js';
 import { StandardSourceError } from './standard-source-error.js';
 
 export interface ConvertOvaDiskOptions {

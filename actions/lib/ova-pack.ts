@@ -170,12 +170,37 @@ async function qemuImgOutput(qemuImg: string, args: string[]): Promise<string> {
   });
 }
 
-/** Reads an image's format, virtual size and populated size without reading its data. */
-export async function readImageFacts(image: string, qemuImg = 'qemu-img'): Promise<ImageFacts> {
+/** Reads an image's format and virtual size (`qemu-img info`, metadata only). */
+export async function readImageInfo(image: string, qemuImg = 'qemu-img'): Promise<Pick<ImageFacts, 'format' | 'virtualSize'>> {
   const info = JSON.parse(await qemuImgOutput(qemuImg, ['info', '--output=json', image])) as { format: string; 'virtual-size': number };
-  const map = JSON.parse(await qemuImgOutput(qemuImg, ['map', '--output=json', '-f', info.format, image])) as { length: number; data: boolean; zero?: boolean }[];
+  return { format: info.format, virtualSize: info['virtual-size'] };
+}
+
+/** Reads an image's format, virtual size and populated size without reading its data (`info` when already read). */
+export async function readImageFacts(image: string, qemuImg = 'qemu-img', info?: Pick<ImageFacts, 'format' | 'virtualSize'>): Promise<ImageFacts> {
+  const { format, virtualSize } = info ?? (await readImageInfo(image, qemuImg));
+  const map = JSON.parse(await qemuImgOutput(qemuImg, ['map', '--output=json', '-f', format, image])) as { length: number; data: boolean; zero?: boolean }[];
   const populatedSize = map.filter((e) => e.data && !e.zero).reduce((sum, e) => sum + e.length, 0);
-  return { format: info.format, virtualSize: info['virtual-size'], populatedSize };
+  return { format, virtualSize, populatedSize };
+}
+
+/** The smallest raw file accepted as a disk image (anything smaller is a stray file, not a disk). */
+export const MIN_RAW_IMAGE_BYTES = 1024 * 1024;
+
+/**
+ * Refuses an image that cannot be an appliance's disk: one with no virtual size, or a file qemu-img only
+ * recognises as `raw` bytes whose file is smaller than {@link MIN_RAW_IMAGE_BYTES} or not whole 512-byte sectors
+ * (a text file, a truncated download). Throws an InputError naming `image`.
+ */
+export function checkDiskImage(image: string, facts: Pick<ImageFacts, 'format' | 'virtualSize'>, fileBytes: number): void {
+  if (!(facts.virtualSize > 0)) {
+    throw new InputError('image', `${image} is a ${facts.format} image with a virtual size of 0 bytes`, 'give the disk image Packer built (e.g. output/<appliance>.qcow2)');
+  }
+  // qemu-img rounds a raw file's virtual size up to whole sectors: the file's own size tells a stray file apart.
+  if (facts.format === 'raw' && (fileBytes < MIN_RAW_IMAGE_BYTES || fileBytes % 512 !== 0)) {
+    const why = fileBytes % 512 !== 0 ? 'not a whole number of 512-byte sectors' : `less than ${MIN_RAW_IMAGE_BYTES / 1024 / 1024} MiB`;
+    throw new InputError('image', `${image} is not a disk image: qemu-img finds no image format in it, and as a raw disk its ${fileBytes} bytes are ${why}`, 'give the qcow2 (or raw disk) image Packer built');
+  }
 }
 
 /** The manifest text: one `SHA256(<file>)= <hex>` line per file, as OVF 1.x and ovftool write it. */
@@ -304,6 +329,10 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
   const out = resolve(options.out);
   const imageStat = await stat(image).catch(() => undefined);
   if (!imageStat?.isFile()) throw new InputError('image', `${options.image} does not exist or is not a file`, 'give the path of the qcow2 image Packer built');
+  // What qemu-img makes of the image comes before anything else: a file that is no disk is refused here.
+  const info = await readImageInfo(image, qemuImg);
+  checkDiskImage(options.image, info, imageStat.size);
+  const facts = await readImageFacts(image, qemuImg, info);
   const outDir = await stat(dirname(out)).catch(() => undefined);
   if (!outDir?.isDirectory()) throw new InputError('out', `the directory ${dirname(out)} does not exist`, 'create it or choose another --out');
 
@@ -311,7 +340,6 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
   const names = { ovf: `${base}.ovf`, mf: `${base}.mf`, vmdk: `${base}-disk1.vmdk` };
   for (const n of Object.values(names)) if (Buffer.byteLength(n) > 100) throw new InputError('version', `the file name ${n} is longer than ustar allows (100 bytes)`, 'use a shorter version string');
 
-  const facts = await readImageFacts(image, qemuImg);
   const properties = {
     appliance: options.appliance,
     buildType: options.buildType,

@@ -8,7 +8,7 @@
  * (`.mf`), returning the one VMDK disk. Memory stays flat in the OVA's size.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { printable } from './log-text.js';
+import { printable } from './escape.js';
 import { readProductProperties } from './ova-read.js';
 import { MislabelledOvaError, StandardSourceError } from './standard-source-error.js';
 

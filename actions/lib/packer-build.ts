@@ -12,7 +12,8 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { readResourceOverrides } from './appliance.js';
-import { InputError, checkVersion, readBool, readChoice, readInt, readList, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
+import { logText } from './escape.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import type { GuestOs } from './ovf-descriptor.js';
 import { applianceVariables, clearDirectory, declaredVariables, makeBuildSeed, prepareApplianceBuild, removeBuildSeed, runBaseImage, templateForPacker, type ApplianceBuild, type ApplianceBuildRequest, type BuildSeed } from './packer-appliance.js';
@@ -152,7 +153,7 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
     vmMemoryMiB: readInt(get, 'vm-memory-mib', 4096, { min: 128, max: 4 * 1024 * 1024 }),
     watchdog: {
       afterSeconds: watchdogSeconds,
-      username: readString(get, 'ssh-username', 'packer'),
+      username: readName(get, 'ssh-username', 'packer', 'the user name'),
       privateKeyFile: readString(get, 'ssh-private-key-file') || undefined,
       password: password || undefined,
     },
@@ -203,7 +204,7 @@ interface BuildState {
  */
 export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBuildDeps = {}): Promise<PackerBuildResult> {
   const started = Date.now();
-  const reporter = deps.reporter ?? terminalReporter((l) => process.stderr.write(`${l}\n`));
+  const reporter = deps.reporter ?? terminalReporter((l) => process.stderr.write(`${logText(l)}\n`));
   const signal = deps.signal ?? new AbortController().signal;
   const packer = options.packer ?? 'packer';
   const cwd = resolve(options.workingDirectory ?? process.cwd());

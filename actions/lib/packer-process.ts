@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ArtifactCollector, LineSplitter, parseMachineReadableLine, phaseOf, type PackerArtifact, type PackerEvent, type PackerPhase } from './packer-machine-readable.js';
+import { logLines } from './escape.js';
 import { compareVersions } from './preflight.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import type { StepTiming } from './step-sequence.js';
@@ -166,14 +167,15 @@ export async function runPackerCommand(o: RunPackerCommandOptions): Promise<Pack
   const handle = (line: string) => {
     const event = parseMachineReadableLine(line);
     if (!event) {
-      if (line.trim() !== '') o.reporter.line(line);
+      // Packer's and its plugins' own text, escaped line by line (no workflow command, no terminal escape).
+      if (line.trim() !== '') for (const l of logLines(line)) o.reporter.line(l);
       return;
     }
     if (event.kind === 'ui') {
       const next = phaseOf(event.text);
       if (next) enterPhase(next);
       else if (!phase && o.groupPhases) enterPhase('prepare');
-      for (const l of event.text.replace(/^\n+/, '').replace(/\n+$/, '').split('\n')) o.reporter.line(`[${clock(event.time)}] ${event.level === 'error' ? 'ERROR ' : ''}${l}`);
+      for (const l of logLines(event.text.replace(/^\n+/, '').replace(/\n+$/, ''))) o.reporter.line(`[${clock(event.time)}] ${event.level === 'error' ? 'ERROR ' : ''}${l}`);
       if (event.level === 'error' && !/Some builds didn't complete successfully|^\s*-->/.test(event.text)) errors.push(event.text.trim());
     } else if (event.kind === 'error') {
       errors.push(`${event.target ? `${event.target}: ` : ''}${event.text.trim()}`);

@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { powershellQuote, shellQuote } from './escape.js';
 import { InputError } from './inputs.js';
 import { LEGACY_APPLIANCE, isApplianceName, isBuildType, parseArtifactBaseName, type BuildType } from './release-names.js';
 
@@ -244,12 +245,15 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
     lines.push(`- ${facts.fileName}: the download link is on the portal (the OVA is too large to attach to a release).`);
   }
   if (facts.portalUrl) lines.push(`- All releases and builds: ${facts.portalUrl}`);
+  // Copy-paste commands: every file name and URL shell-quoted (a name is data, never shell syntax).
+  const file = shellQuote(facts.fileName);
+  const sumFile = shellQuote(`${facts.fileName}.sha256`);
   lines.push('', 'Resume-friendly download (re-run the same command after an interruption):', '', '```bash');
-  lines.push(`curl -fL -C - -o ${facts.fileName} '${(facts.downloadUrl ?? '<download URL>').replace(/'/g, "'\\''")}'`);
+  lines.push(`curl -fL -C - -o ${file} ${facts.downloadUrl ? shellQuote(facts.downloadUrl) : "'<download URL>'"}`);
   lines.push('```', '', '### Verify', '', `Download \`${facts.fileName}.sha256\` from this release's assets next to the OVA, then:`, '', '```bash');
-  lines.push(`sha256sum -c ${facts.fileName}.sha256            # Linux`);
-  lines.push(`shasum -a 256 -c ${facts.fileName}.sha256        # macOS`);
-  lines.push('```', '', 'Windows (PowerShell): `(Get-FileHash ' + facts.fileName + ' -Algorithm SHA256).Hash` must equal the SHA-256 above.', '');
+  lines.push(`sha256sum -c ${sumFile}            # Linux`);
+  lines.push(`shasum -a 256 -c ${sumFile}        # macOS`);
+  lines.push('```', '', 'Windows (PowerShell):', '', '```powershell', `(Get-FileHash -LiteralPath ${powershellQuote(facts.fileName)} -Algorithm SHA256).Hash`, '```', '', 'must equal the SHA-256 above.', '');
   lines.push('See docs/INSTALL.md for importing the OVA and docs/FAQ.md for which build to choose.', '');
   return lines.join('\n');
 }

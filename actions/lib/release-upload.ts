@@ -10,15 +10,17 @@ import type { Storage } from '@google-cloud/storage';
 import type { ArtifactStore, UploadFileResult } from './artifact-store.js';
 import { DirectoryStore } from './file-destination.js';
 import { GcsStore } from './gcs-upload.js';
-import { InputError, readString, type InputGetter } from './inputs.js';
-import { readOvaProperties } from './ova-read.js';
+import semver from 'semver';
+import { InputError, checkVersion, readString, type InputGetter } from './inputs.js';
+import { printable } from './escape.js';
+import { OvaError, readOvaProperties, readOvfDescriptor } from './ova-read.js';
 import { publishPortal, type PortalResult } from './download-portal.js';
 import { updateCatalog, withRelease, type CatalogRelease } from './release-catalog.js';
 import { LEGACY_APPLIANCE, artifactBaseName, checkApplianceName, isApplianceName, isBuildType, releasePrefix, releaseTag, type BuildType } from './release-names.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 import type { RetryOptions } from './storage-retry.js';
 import { TransferProgress, formatBytes } from './transfer-progress.js';
-import { sha256sumLine, type FileDigests } from './upload-hashing.js';
+import { pinSource, sha256sumLine, type FileDigests } from './upload-hashing.js';
 import type { DestinationOptions, UploadOptions } from './upload-options.js';
 
 export interface UploadReleaseOptions extends UploadOptions {
@@ -125,6 +127,35 @@ export function readUploadAppliance(get: InputGetter): string | undefined {
   return checkApplianceName(v, 'appliance');
 }
 
+/**
+ * Refuses an OVA whose labforge properties cannot name a release (a `version` that is not a semantic
+ * version, a `buildType` that is not one), and `version`/`build-type` inputs that contradict them: the
+ * catalog, the storage path and the OVA must all say the same thing.
+ */
+export function checkOvaIdentity(ovaName: string, props: Record<string, string>, inputs: { version?: string | undefined; buildType?: BuildType | undefined }): void {
+  const own = props.version;
+  if (own !== undefined && semver.valid(own) === null) {
+    throw new InputError('path', `${printable(ovaName)} says its version is '${printable(own, 80)}' (OVF property version), which is not a semantic version`, 'repack the image with labforge pack-ova --version MAJOR.MINOR.PATCH');
+  }
+  const ownType = props.buildType;
+  if (ownType !== undefined && !isBuildType(ownType)) {
+    throw new InputError('path', `${printable(ovaName)} says its build type is '${printable(ownType, 80)}' (OVF property buildType), which is not standard or prewarmed`, 'repack the image with labforge pack-ova --build-type standard|prewarmed');
+  }
+  if (inputs.version !== undefined && own !== undefined && inputs.version !== own) {
+    throw new InputError('version', `'${inputs.version}' contradicts ${printable(ovaName)}, whose OVF property version is '${own}'`, 'leave version empty to publish the OVA as the version it was packed as, or repack it with the version you mean');
+  }
+  if (inputs.buildType !== undefined && ownType !== undefined && inputs.buildType !== ownType) {
+    throw new InputError('build-type', `'${inputs.buildType}' contradicts ${printable(ovaName)}, whose OVF property buildType is '${ownType}'`, 'leave build-type empty to publish the OVA as the build it is, or repack it with the build type you mean');
+  }
+}
+
+/** The input error for a file that an upload expected to be an OVA. */
+function notAnOva(path: string, e: unknown): InputError {
+  const message = (e as Error).message ?? String(e);
+  const why = e instanceof OvaError ? message.replace(`${path}: `, '').replace(`${path} `, '') : message;
+  return new InputError('path', `${printable(path)} is not an OVA (${printable(why, 200)})`, 'give the .ova that labforge pack-ova made, or set allow-non-ova to publish another kind of file');
+}
+
 /** Opens the store for a destination. */
 export function openStore(opts: DestinationOptions & { retry?: UploadReleaseOptions['retry']; storage?: Storage }): ArtifactStore {
   if (opts.destination.kind === 'file') return new DirectoryStore({ dir: opts.destination.dir });
@@ -186,25 +217,47 @@ function workflowRunUrl(env: NodeJS.ProcessEnv): string {
 export async function uploadRelease(options: UploadReleaseOptions): Promise<UploadReleaseResult> {
   const log = options.log ?? (() => {});
   const env = options.env ?? process.env;
-  const paths = await resolveUploadFiles(options.path);
-  const sized = await Promise.all(paths.map(async (p) => ({ path: p, size: (await stat(p)).size })));
-  const primary = pickPrimary(sized);
-
-  // Release identity: inputs first, else the OVA's own labforge properties.
   if (options.appliance !== undefined) checkApplianceName(options.appliance, 'appliance');
+  const paths = await resolveUploadFiles(options.path);
+  // Pin every file now: the bytes published must be the bytes of the file as it is at this moment.
+  const sized = await Promise.all(
+    paths.map(async (path) => {
+      const source = await pinSource(path);
+      return { path, source, size: source.size };
+    }),
+  );
+  for (const f of sized) {
+    if (f.size === 0) throw new InputError('path', `${printable(f.path)} is empty (0 bytes)`, 'give the finished OVA; an empty file is never a release');
+  }
+  const primary = pickPrimary(sized);
+  const primaryName = basename(primary);
+  const companionNames = new Set([`${primaryName}.sha256`, `${primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName}.metadata.json`]);
+  // Every file must be an OVA (a tar whose first member is the .ovf descriptor), unless allow-non-ova says otherwise.
+  let ovaProps: Record<string, string> = {};
+  if (!options.allowNonOva) {
+    for (const { path } of sized) {
+      if (path !== primary && companionNames.has(basename(path))) continue;
+      if (path === primary) ovaProps = await readOvaProperties(path).catch((e: unknown) => Promise.reject(notAnOva(path, e)));
+      else await readOvfDescriptor(path).catch((e: unknown) => Promise.reject(notAnOva(path, e)));
+    }
+  } else if (primary.endsWith('.ova')) {
+    ovaProps = await readOvaProperties(primary).catch(() => ({}));
+  }
+
+  // Release identity: inputs first, else the OVA's own labforge properties — which must be valid and must not contradict the inputs.
   let version = options.version;
   let buildType = options.buildType;
-  let ovaProps: Record<string, string> = {};
-  if (primary.endsWith('.ova')) ovaProps = await readOvaProperties(primary).catch(() => ({}));
+  checkOvaIdentity(primaryName, ovaProps, { version, buildType });
   if (version === undefined && buildType === undefined && ovaProps.version && ovaProps.buildType && isBuildType(ovaProps.buildType)) {
     version = ovaProps.version;
     buildType = ovaProps.buildType;
-    log(`release: v${version} ${buildType}, from the labforge properties of ${basename(primary)}`);
+    log(`release: v${version} ${buildType}, from the labforge properties of ${primaryName}`);
   }
+  if (version !== undefined) version = checkVersion(version, 'version');
   const fromOva = ovaProps.appliance && isApplianceName(ovaProps.appliance) ? ovaProps.appliance : undefined;
   const appliance = options.appliance ?? fromOva ?? LEGACY_APPLIANCE;
   if (options.appliance !== undefined && fromOva !== undefined && fromOva !== options.appliance) {
-    log(`note: ${basename(primary)} says it is a build of ${fromOva}, but the appliance input says ${options.appliance}; publishing it as ${options.appliance}`);
+    log(`note: ${primaryName} says it is a build of ${fromOva}, but the appliance input says ${options.appliance}; publishing it as ${options.appliance}`);
   }
   const isRelease = version !== undefined && buildType !== undefined;
   if (options.sourceSha256 !== undefined && (!isRelease || buildType !== 'prewarmed')) {
@@ -214,7 +267,6 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     throw new InputError(options.retentionKeep > 0 ? 'retention-keep' : 'portal', 'needs a release (version and build-type)', 'set version and build-type, or publish an OVA that carries the labforge properties');
   }
   const dir = isRelease ? releasePrefix(buildType!, version!) : '';
-  const primaryName = basename(primary);
   const metadataName = isRelease ? `${primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName}.metadata.json` : '';
   const sumName = `${primaryName}.sha256`;
   if (isRelease && primaryName.endsWith('.ova') && primaryName !== `${artifactBaseName(appliance, buildType!, version!)}.ova`) {
@@ -231,10 +283,11 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   for (const path of order) {
     const name = basename(path);
     if (isRelease && (name === sumName || name === metadataName)) continue;
-    const size = sized.find((s) => s.path === path)!.size;
+    const { size, source } = sized.find((s) => s.path === path)!;
     const progress = new TransferProgress({ label: `upload ${name}`, totalBytes: size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
     const result = await store.uploadFile({
       localPath: path,
+      source,
       key: `${dir}${name}`,
       overwrite: options.overwrite,
       contentType: name.endsWith('.ova') ? 'application/x-virtualbox-ova' : 'application/octet-stream',

@@ -4,6 +4,7 @@
  * start. Used by ssh-diagnose, packer-build and vlab-warm to quote the guest's own words in a report.
  */
 import { readFile } from 'node:fs/promises';
+import { printable } from './escape.js';
 
 /** What a quoted line is evidence of. */
 export type SerialFinding =
@@ -61,9 +62,14 @@ const PATTERNS: [SerialFinding, RegExp][] = [
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]/g;
 
+/**
+ * A serial line as it is quoted in logs and reports: colour and cursor sequences and the other C0 controls
+ * dropped, anything left that a terminal or the runner would act on (C1 controls, `::` at the start, `##[`)
+ * escaped by {@link printable}.
+ */
 function cleanLine(raw: string): string {
   // eslint-disable-next-line no-control-regex
-  return raw.replace(ANSI, '').replace(/\r/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trimEnd();
+  return printable(raw.replace(ANSI, '').replace(/\r/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''), Number.POSITIVE_INFINITY).trimEnd();
 }
 
 /** Classifies one cleaned line, or returns undefined when it explains nothing. */

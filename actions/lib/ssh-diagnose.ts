@@ -13,7 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { utils, type ParsedKey } from 'ssh2';
-import { InputError, readBool, readInt, readList, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, checkName, readBool, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
+import { printable } from './escape.js';
 import { relevantSerialLines, type SerialEvidence } from './serial-log.js';
 import { probeTcpAndBanner, type TcpBannerResult } from './ssh-banner.js';
 import { SSH_CAUSE_INFO, type SshCause, type SshLayer } from './ssh-causes.js';
@@ -134,10 +135,10 @@ function parsePrivateKey(text: string, passphrase: string | undefined, input: st
 
 /** Reads and validates the ssh-diagnose inputs (action inputs or CLI flags, same kebab-case names). */
 export function readSshDiagnoseOptions(get: InputGetter): SshDiagnoseOptions {
-  const host = readString(get, 'host', '127.0.0.1');
-  if (/\s/.test(host)) throw new InputError('host', `'${host}' contains white space`, 'give a host name or an IP address such as 127.0.0.1');
+  const host = readName(get, 'host', '127.0.0.1', 'a host name or an IP address');
+  if (/\s/.test(host)) throw new InputError('host', `'${printable(host, 80)}' contains white space`, 'give a host name or an IP address such as 127.0.0.1');
   const port = readInt(get, 'port', 22, { min: 1, max: 65535 });
-  const username = readRequired(get, 'username', "set 'username' to the user the SSH client logs in as (Packer's ssh_username)");
+  const username = checkName(readRequired(get, 'username', "set 'username' to the user the SSH client logs in as (Packer's ssh_username)"), 'username', 'the user name');
   const password = get('password') === '' ? undefined : get('password');
   const passphrase = get('passphrase') === '' ? undefined : get('passphrase');
   const keyText = get('private-key');
@@ -496,7 +497,7 @@ export function formatDiagnosis(d: SshDiagnosis): string {
   if (d.warnings.length > 0) lines.push('', 'Warnings:', ...d.warnings.map((w) => `  - ${w}`));
   if (d.remediation.length > 0) lines.push('', 'Fix:', ...d.remediation.map((f) => `  - ${f}`));
   if (d.serial) {
-    lines.push('', `Serial log ${d.serial.path} (${d.serial.matched} telling lines of ${d.serial.total}):`);
+    lines.push('', `Serial log ${printable(d.serial.path)} (${d.serial.matched} telling lines of ${d.serial.total}):`);
     for (const l of d.serial.lines) lines.push(`  ${String(l.line).padStart(5)} [${l.finding}] ${l.text}`);
     if (d.serial.lines.length === 0) lines.push('  (no telling lines); last lines:', ...d.serial.tail.map((t) => `        ${t}`));
   }

@@ -12,6 +12,7 @@
  */
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { createHash } from 'node:crypto';
+import { shellQuote } from './escape.js';
 
 /** Where and as whom to log in. */
 export interface SshTarget {
@@ -98,10 +99,8 @@ export interface ExecResult {
   durationMs: number;
 }
 
-/** POSIX single-quote shell quoting, for paths put into a remote command line. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+/** POSIX shell quoting, for paths put into a remote command line (the project's one helper, from ./escape.ts). */
+export { shellQuote };
 
 function abortError(signal: AbortSignal | undefined, what: string): Error {
   const reason: unknown = signal?.reason;

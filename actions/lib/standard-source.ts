@@ -32,7 +32,7 @@ import { DirectoryStore } from './file-destination.js';
 import { openGcsDownload } from './gcs-download.js';
 import { GcsStore } from './gcs-upload.js';
 import { InputError, checkVersion, readBool, readRequired, readString, type InputGetter } from './inputs.js';
-import { printable } from './log-text.js';
+import { printable } from './escape.js';
 import { convertOvaDisk } from './ova-disk-convert.js';
 import { OvaVerifier } from './ova-verify.js';
 import { readCatalog, sameRelease } from './release-catalog.js';

@@ -3,9 +3,10 @@
  * Credentials are never an input: the Google client uses Application Default Credentials.
  */
 import { isAbsolute } from 'node:path';
-import { parseFileUri } from './file-destination.js';
-import { parseGcsUri, type GcsLocation } from './gcs-upload.js';
+import { fileUriProblem, parseFileUri } from './file-destination.js';
+import { gcsPrefixProblem, parseGcsUri, type GcsLocation } from './gcs-upload.js';
 import { InputError, readBool, readChoice, readInt, readList, readRequired, readString, readVersion, type InputGetter } from './inputs.js';
+import { printable } from './escape.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 
 export type Destination = { kind: 'gcs'; uri: string; location: GcsLocation } | { kind: 'file'; uri: string; dir: string };
@@ -34,6 +35,11 @@ export interface UploadOptions extends DestinationOptions, LinkOptions {
   retentionKeep: number;
   retentionDryRun: boolean;
   portal: boolean;
+  /**
+   * Publish files that are not OVAs (a tar whose first member is an .ovf descriptor). Off by default: an
+   * upload refuses anything else, since a release is an OVA. Default false.
+   */
+  allowNonOva?: boolean;
   /** Overrides for the metadata companion (otherwise from the OVA's properties and the workflow environment). */
   buildDate?: string;
   gitSha?: string;
@@ -55,14 +61,16 @@ export function parseDestination(raw: string, input = 'destination'): Destinatio
     throw new InputError(input, 'looks like key material', 'never pass credentials as an input: authenticate with google-github-actions/auth (Workload Identity Federation) before this step');
   }
   if (raw.startsWith('gs://')) {
+    const prefixProblem = gcsPrefixProblem(raw);
+    if (prefixProblem) throw new InputError(input, `'${printable(raw, 200)}' ${prefixProblem}`, 'give a plain prefix such as gs://my-bucket/labs (no //, . or .. segments)');
     const location = parseGcsUri(raw);
-    if (!location) throw new InputError(input, `'${raw}' is not a valid gs:// URI`, 'use gs://BUCKET or gs://BUCKET/PREFIX with a valid bucket name (3-222 characters: a-z, 0-9, . _ -)');
+    if (!location) throw new InputError(input, `'${printable(raw, 200)}' is not a valid gs:// URI`, 'use gs://BUCKET or gs://BUCKET/PREFIX with a valid bucket name (3-222 characters: a-z, 0-9, . _ -)');
     return { kind: 'gcs', uri: raw.replace(/\/+$/, ''), location };
   }
   if (raw.startsWith('file://')) {
-    const dir = parseFileUri(raw);
-    if (!dir || !raw.startsWith('file:///')) throw new InputError(input, `'${raw}' is not a file:///DIR URI`, 'use an absolute directory such as file:///srv/labs or file:///media/usb/labs');
-    return { kind: 'file', uri: raw, dir };
+    const problem = fileUriProblem(raw);
+    if (problem) throw new InputError(input, `'${printable(raw, 200)}' ${problem}`, 'use a plain absolute directory such as file:///srv/labs or file:///media/usb/labs');
+    return { kind: 'file', uri: raw, dir: parseFileUri(raw)! };
   }
   if (isAbsolute(raw)) throw new InputError(input, `'${raw}' has no scheme`, `write file://${raw} for a directory, or gs://BUCKET/PREFIX for Cloud Storage`);
   throw new InputError(input, `'${raw}' is neither gs://BUCKET/PREFIX nor file:///DIR`, 'give a Cloud Storage prefix (gs://my-bucket/labs) or a directory (file:///srv/labs)');
@@ -114,6 +122,7 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
     retentionKeep,
     retentionDryRun: readBool(get, 'retention-dry-run', false),
     portal: readBool(get, 'portal', false),
+    allowNonOva: readBool(get, 'allow-non-ova', false),
   };
   if (version !== undefined) opts.version = version;
   if (buildType !== undefined) opts.buildType = buildType;

@@ -19,10 +19,11 @@
  * leaves no QEMU, no overlay and no seed behind.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { InputError, checkVersion, inputsFrom, readBool, readInt, readString, type InputGetter } from './inputs.js';
+import { InputError, checkVersion, inputsFrom, readBool, readInt, readName, readString, type InputGetter } from './inputs.js';
+import { logLines, logText, printable } from './escape.js';
 import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
@@ -201,10 +202,27 @@ function readAbsPath(get: InputGetter, name: string, fallback: string): string {
   return v;
 }
 
+/**
+ * The `output` of a warm, checked before anything boots: not an existing directory, in a directory that
+ * exists and that this user can write to (the overlay and the serial log are written beside it).
+ */
+export function checkWarmOutput(output: string): void {
+  const path = resolve(output);
+  const parent = dirname(path);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError('output', `${output} is a directory`, 'give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2');
+  if (!existsSync(parent)) throw new InputError('output', `directory ${parent} does not exist`, 'create it first');
+  if (!statSync(parent).isDirectory()) throw new InputError('output', `${parent} is not a directory`, 'give a path inside an existing directory');
+  try {
+    accessSync(parent, fsConstants.W_OK | fsConstants.X_OK);
+  } catch {
+    throw new InputError('output', `directory ${parent} is not writable`, 'choose a directory this user can write to, or fix its permissions');
+  }
+}
+
 /** Reads and validates the vlab-warm inputs (the action's and `labforge warm`'s names). */
 export function readWarmOptions(get: InputGetter): WarmOptions {
   const image = readString(get, 'image');
-  const host = readString(get, 'host');
+  const host = readName(get, 'host', '', 'a host name or an IP address');
   const portRaw = readString(get, 'port');
   let attach: WarmOptions['attach'];
   let output: string | undefined;
@@ -224,15 +242,15 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     output = readString(get, 'output');
     if (output === '') throw new InputError('output', 'is required', 'give the path of the pre-warmed qcow2 to write');
     if (resolve(output) === resolve(image)) throw new InputError('output', 'is the same file as image', 'write the pre-warmed image to a new path: the standard image is never modified');
-    if (!existsSync(dirname(resolve(output)))) throw new InputError('output', `directory ${dirname(resolve(output))} does not exist`, 'create it first');
+    checkWarmOutput(output);
   }
   const accelerator = readAccelerator(get);
   const nested = readBool(get, 'nested', accelerator === 'kvm');
   if (nested && accelerator === 'tcg' && !attach) throw new InputError('nested', 'needs accelerator kvm (-cpu host is not available under TCG)', 'set nested to false, or use a KVM runner');
   const readyTimeoutMinutes = readInt(get, 'ready-timeout-minutes', 30, { min: 1, max: 24 * 60 });
   const initTimeoutMinutes = readInt(get, 'init-timeout-minutes', 90, { min: 1, max: 24 * 60 });
-  const sshUser = readString(get, 'ssh-user', 'lab');
-  if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError('ssh-user', `'${sshUser}' is not a user name`, 'give the guest user that SSH logs in as');
+  const sshUser = readName(get, 'ssh-user', 'lab', 'the user name');
+  if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError('ssh-user', `'${printable(sshUser, 80)}' is not a user name`, 'give the guest user that SSH logs in as');
   const versionRaw = readString(get, 'version');
   const cloudInitSeed = attach ? false : readBool(get, 'cloud-init-seed', false);
   const readySeconds = readyTimeoutMinutes * 60;
@@ -431,7 +449,7 @@ const sshUpStep: Step<WarmState> = {
           if (s.vmExited) throw new Error(`QEMU exited while waiting for SSH (see ${s.serialLog})`);
           if (ms - lastNote >= 15_000) {
             lastNote = ms;
-            s.log(`waiting for SSH on ${host}:${port} (${Math.round(ms / 1000)} s, attempt ${n}: ${e.message})`);
+            s.log(`waiting for SSH on ${host}:${port} (${Math.round(ms / 1000)} s, attempt ${n}: ${printable(e.message)})`);
           }
         },
       });
@@ -476,11 +494,12 @@ async function sshVerdict(host: string, port: number, o: WarmOptions, serialLog:
 
 /** Runs a remote command, streaming its output; fails with its exit code and last lines. */
 async function remoteStep(s: WarmState, what: string, command: string, timeoutMinutes: number, signal: AbortSignal): Promise<ExecResult> {
-  s.log(`$ ${command}`);
-  const r = await s.session!.exec(command, { timeoutMs: timeoutMinutes * 60_000, signal, onLine: (line) => s.log(`  | ${line}`) });
+  s.log(`$ ${printable(command, 2000)}`);
+  // The guest's output, escaped line by line: a guest line can never be a workflow command or a terminal escape.
+  const r = await s.session!.exec(command, { timeoutMs: timeoutMinutes * 60_000, signal, onLine: (line) => { for (const l of logLines(line)) s.log(`  | ${l}`); } });
   if (r.code !== 0) {
     const evidence = tail(`${r.stdout}\n${r.stderr}`);
-    throw new Error(`${what} failed: '${command}' exited with ${r.code ?? `signal ${r.signal ?? '?'}`} after ${Math.round(r.durationMs / 1000)} s${evidence ? `; last output:\n${evidence}` : ' (no output)'}`);
+    throw new Error(`${what} failed: '${printable(command, 2000)}' exited with ${r.code ?? `signal ${r.signal ?? '?'}`} after ${Math.round(r.durationMs / 1000)} s${evidence ? `; last output:\n${logText(evidence)}` : ' (no output)'}`);
   }
   return r;
 }
@@ -504,7 +523,7 @@ const readyStep: Step<WarmState> = {
         s.status = null;
       }
     }
-    s.log(`lab ready (${Math.round(s.ready.durationMs / 1000)} s): ${tail(s.ready.stdout, 1) || 'probe exit 0'}`);
+    s.log(`lab ready (${Math.round(s.ready.durationMs / 1000)} s): ${printable(tail(s.ready.stdout, 1)) || 'probe exit 0'}`);
   },
 };
 
@@ -621,7 +640,7 @@ export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Pr
       onStepEnd: (t) => {
         if (t.status !== 'skipped') state.timings[t.step] = t.seconds;
       },
-      onCleanupError: (step, e) => log(`cleanup of ${step} failed: ${e.message}`),
+      onCleanupError: (step, e) => log(`cleanup of ${step} failed: ${printable(e.message)}`),
     });
   } catch (e) {
     if (e instanceof StepFailedError) {

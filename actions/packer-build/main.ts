@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import * as cache from '@actions/cache';
-import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { actionInputs, logGroup, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
 import { buildOutputs, buildSummaryRows, cleanupLeftovers, readPackerBuildOptions, runPackerBuild, PackerBuildError } from '../lib/packer-build.js';
 import type { PluginCacheStore } from '../lib/packer-plugin-cache.js';
 import { formatDiagnosis } from '../lib/ssh-diagnose.js';
@@ -24,7 +24,7 @@ await runAction('packer-build', {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
     try {
       const result = await runPackerBuild(options, {
-        reporter: { line: (l) => core.info(l), startGroup: (g) => core.startGroup(g), endGroup: () => core.endGroup() },
+        reporter: { line: (l) => logInfo(l), startGroup: (g) => logGroup(g), endGroup: () => core.endGroup() },
         signal: controller.signal,
         pluginCacheStore: options.pluginCache ? actionsCacheStore() : undefined,
         onLeftovers: (left) => {
@@ -43,6 +43,6 @@ await runAction('packer-build', {
   post: async () => {
     const pgid = Number(core.getState('packer-pgid')) || undefined;
     const workDir = core.getState('work-dir') || undefined;
-    for (const line of await cleanupLeftovers({ pgid, workDir })) core.info(`post: ${line}`);
+    for (const line of await cleanupLeftovers({ pgid, workDir })) logInfo(`post: ${line}`);
   },
 });

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { actionInputs, runAction, setOutputs } from '../lib/action-runner.js';
+import { actionInputs, annotateError, logInfo, runAction, setOutputs } from '../lib/action-runner.js';
 import { readBool } from '../lib/inputs.js';
 import { diagnoseSecrets, diagnoseSsh, diagnosisMarkdown, diagnosisOutputs, formatDiagnosis, readSshDiagnoseOptions } from '../lib/ssh-diagnose.js';
 
@@ -15,12 +15,12 @@ await runAction('ssh-diagnose', {
     const failOnError = readBool(actionInputs, 'fail-on-error', true);
     const options = readSshDiagnoseOptions(actionInputs);
     maskSecrets(diagnoseSecrets(options)); // also the key read from private-key-path
-    const diagnosis = await diagnoseSsh({ ...options, onProgress: (line) => core.info(line) });
+    const diagnosis = await diagnoseSsh({ ...options, onProgress: (line) => logInfo(line) });
     setOutputs(diagnosisOutputs(diagnosis));
-    core.info(formatDiagnosis(diagnosis));
+    logInfo(formatDiagnosis(diagnosis));
     await core.summary.addRaw(diagnosisMarkdown(diagnosis)).write();
     if (!diagnosis.ok && failOnError) {
-      core.error(`${diagnosis.cause}: ${diagnosis.title}. ${diagnosis.detail}`, { title: 'ssh-diagnose' });
+      annotateError(`${diagnosis.cause}: ${diagnosis.title}. ${diagnosis.detail}`, 'ssh-diagnose');
       process.exitCode = core.ExitCode.Failure;
     }
   },

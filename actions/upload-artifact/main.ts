@@ -1,5 +1,4 @@
-import * as core from '@actions/core';
-import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { actionInputs, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
 import { readUploadAppliance, uploadOutputs, uploadRelease } from '../lib/release-upload.js';
 import { formatBytes } from '../lib/transfer-progress.js';
 import { readUploadOptions } from '../lib/upload-options.js';
@@ -8,7 +7,7 @@ await runAction('upload-artifact', {
   main: async () => {
     const options = readUploadOptions(actionInputs);
     const appliance = readUploadAppliance(actionInputs);
-    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log: (line) => core.info(line) });
+    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log: (line) => logInfo(line) });
     setOutputs(uploadOutputs(r));
     const rows: [string, string][] = r.files.map((f) => [
       `\`${f.name}\``,

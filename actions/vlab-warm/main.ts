@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { actionInputs, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { actionInputs, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
 import { cleanupWarm, readApplianceWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
 
 /** Masks a private key in the log: the whole text and each of its base64 lines. */
@@ -18,7 +18,7 @@ await runAction('vlab-warm', {
     process.once('SIGINT', cancel);
     process.once('SIGTERM', cancel);
     const result = await warmImage(options, {
-      log: (line) => core.info(line),
+      log: (line) => logInfo(line),
       signal: controller.signal,
       // Saved as soon as they exist: the post: step kills QEMU and removes the overlay if this step dies.
       onResources: (r) => {
@@ -41,6 +41,6 @@ await runAction('vlab-warm', {
     const overlay = core.getState('overlay');
     const seedDir = core.getState('seed-dir');
     const done = await cleanupWarm({ ...(pid > 0 ? { qemuPid: pid } : {}), ...(overlay ? { overlay } : {}), ...(seedDir ? { seedDir } : {}) });
-    core.info(done.length > 0 ? `vlab-warm cleanup: ${done.join('; ')}` : 'vlab-warm cleanup: nothing left to clean up');
+    logInfo(done.length > 0 ? `vlab-warm cleanup: ${done.join('; ')}` : 'vlab-warm cleanup: nothing left to clean up');
   },
 });

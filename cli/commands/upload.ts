@@ -26,6 +26,7 @@ export const uploadCommand: Command = {
     'retention-dry-run': { type: 'boolean', description: 'only list what retention would delete' },
     'make-public': { type: 'boolean', description: 'make the published objects public' },
     portal: { type: 'boolean', description: 'regenerate index.html and DOWNLOADS.md' },
+    'allow-non-ova': { type: 'boolean', description: 'publish files that are not OVAs (by default every file must be an OVA: a tar whose first member is the .ovf)' },
     'build-date': { type: 'string', description: 'build date for the metadata (ISO 8601)' },
     'git-sha': { type: 'string', description: 'commit of the build for the metadata' },
     'first-boot': { type: 'string', description: 'expected first-boot time for the metadata' },
@@ -36,6 +37,7 @@ export const uploadCommand: Command = {
   details: [
     'Credentials: Application Default Credentials (gcloud auth application-default login, or a workload identity).',
     'Running the same command again after an interruption resumes: verified parts are not sent again.',
+    'A file that changes while it is being uploaded (truncated, appended to, rewritten, replaced) is not published: upload it again once it is complete.',
     'Exit codes: 0 published, 1 the upload failed (nothing half-published), 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {

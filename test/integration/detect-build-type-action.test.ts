@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBundledAction } from '../support/run-action.js';
+import { runBundledAction, unexpectedCommandLines } from '../support/run-action.js';
 import { runCli } from '../support/run-cli.js';
 import { writeOvaFixture } from '../support/ova-fixture.js';
 
@@ -188,5 +188,46 @@ describe('every action, run with no inputs at all', () => {
     expect(run.errors.length).toBeGreaterThanOrEqual(1);
     expect(run.errors[0]).toMatch(new RegExp(`^::error title=${name}::[a-z-]+: `));
     expect(run.stdout + run.stderr).not.toMatch(/not implemented/);
+  });
+});
+
+describe('workflow-command injection through detect-build-type inputs and files', () => {
+  it('logs the decision from an OVA whose path holds a line break and ::error:: as one harmless line', async () => {
+    const ova = await writeOvaFixture(join(dir, 'x\n::error::pwned.ova'), { properties: { buildType: 'prewarmed', version: '1.2.3' } });
+    const run = await runBundledAction('detect-build-type', { inputs: { ova } });
+    expect(run.code).toBe(0);
+    expect(run.errors).toEqual([]);
+    expect(run.outputs).toMatchObject({ 'build-type': 'prewarmed', version: '1.2.3', source: 'ova' });
+    expect(run.stdout).toContain('x\\u000a::error::pwned.ova was built as prewarmed');
+    expect(unexpectedCommandLines(run, 'detect-build-type')).toEqual([]);
+  });
+
+  it('keeps a line break of a missing OVA path inside its one annotation (%0A)', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { ova: `${dir}/missing\n::error::pwned.ova` } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]).toBe(`::error title=detect-build-type::ova: ${dir}/missing%0A::error::pwned.ova does not exist (give the path of an OVA built by labforge (labforge pack-ova))`);
+    expect(unexpectedCommandLines(run, 'detect-build-type')).toEqual([]);
+  });
+
+  it('refuses a version holding a line break, naming the input', async () => {
+    const run = await runBundledAction('detect-build-type', { inputs: { version: '1.0.0\n::error::pwned' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      "::error title=detect-build-type::version: '1.0.0\\u000a::error::pwned' is not a semantic version (use MAJOR.MINOR.PATCH such as 1.4.0 or 1.4.0-rc.1)",
+    ]);
+    expect(unexpectedCommandLines(run, 'detect-build-type')).toEqual([]);
+  });
+
+  it('quotes a marker file holding a command and an escape sequence inside the annotation', async () => {
+    const marker = join(dir, 'hostile-marker');
+    writeFileSync(marker, '::error::from-the-marker \x1b]0;owned\x07\n');
+    const run = await runBundledAction('detect-build-type', { inputs: { marker } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]).toContain("says '::error::from-the-marker \\u001b]0;owned\\u0007', which is not a build type");
+    expect(unexpectedCommandLines(run, 'detect-build-type')).toEqual([]);
+    // eslint-disable-next-line no-control-regex
+    expect(run.stdout).not.toMatch(/[\x07\x1b]/);
   });
 });

@@ -20,7 +20,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function opts(path: string, dest: string, extra: Partial<UploadReleaseOptions> = {}): UploadReleaseOptions {
   return {
     path: [path], destination: parseDestination(`file://${dest}`), parallelism: 2, chunkSizeMib: 1, overwrite: false, makePublic: false,
-    signedUrlHours: 0, retentionKeep: 0, retentionDryRun: false, portal: false, log: () => {}, ...extra,
+    // These cases are about the store: random bytes stand in for an OVA (upload-refusals.test.ts covers the OVA checks).
+    signedUrlHours: 0, retentionKeep: 0, retentionDryRun: false, portal: false, allowNonOva: true, log: () => {}, ...extra,
   };
 }
 

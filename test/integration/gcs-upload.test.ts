@@ -58,6 +58,8 @@ function options(path: string, extra: Partial<UploadReleaseOptions> = {}): Uploa
     retentionKeep: 0,
     retentionDryRun: false,
     portal: false,
+    // These cases are about the store: random bytes stand in for an OVA (upload-refusals.test.ts covers the OVA checks).
+    allowNonOva: true,
     retry: fastRetry,
     log: () => {},
     ...extra,

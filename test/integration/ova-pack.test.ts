@@ -346,6 +346,30 @@ describe('labforge pack-ova', () => {
     rmSync(sub, { recursive: true, force: true });
   }, 120_000);
 
+  it('refuses an --image that is not a disk image, before anything is written', async () => {
+    const sub = mkdtempSync(join(dir, 'not-a-disk-'));
+    const text = join(sub, 'notes.txt');
+    writeFileSync(text, 'hi\n');
+    const run = await runCli(['pack-ova', '--image', text, '--out', join(sub, 'x.ova'), '--version', '1.0.0']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('labforge pack-ova:')).join('\n') + '\n').toBe(
+      `labforge pack-ova: image: ${text} is not a disk image: qemu-img finds no image format in it, and as a raw disk its 3 bytes are not a whole number of 512-byte sectors (give the qcow2 (or raw disk) image Packer built)\n`,
+    );
+    // Whole sectors but tiny, and a qcow2 with no virtual size: refused too.
+    const small = join(sub, 'small.img');
+    writeFileSync(small, Buffer.alloc(64 * 1024));
+    await expect(packOva({ image: small, out: join(sub, 's.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0' })).rejects.toThrow(/^image: .*small\.img is not a disk image: .* its 65536 bytes are less than 1 MiB/);
+    const zero = join(sub, 'zero.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', zero, '0']);
+    await expect(packOva({ image: zero, out: join(sub, 'z.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0' })).rejects.toMatchObject({ name: 'InputError', input: 'image', message: expect.stringMatching(/is a qcow2 image with a virtual size of 0 bytes/) });
+    expect(readdirSync(sub).sort()).toEqual(['notes.txt', 'small.img', 'zero.qcow2']);
+    // A raw disk of whole sectors, 1 MiB or more, is a disk.
+    const raw = join(sub, 'disk.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '2M']);
+    await expect(packOva({ image: raw, out: join(sub, 'r.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0' })).resolves.toMatchObject({ virtualSize: 2 * 1024 * 1024 });
+    rmSync(sub, { recursive: true, force: true });
+  }, 60_000);
+
   it('exits 2 with the input named when --image is missing', async () => {
     const run = await runCli(['pack-ova', '--version', '1.0.0']);
     expect(run.code).toBe(2);

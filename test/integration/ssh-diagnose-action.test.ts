@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBundledAction, type ActionRun } from '../support/run-action.js';
+import { runBundledAction, unexpectedCommandLines, type ActionRun } from '../support/run-action.js';
 import { runCli } from '../support/run-cli.js';
 import { createTestUser, generateClientKey, startSshd, type ClientKey, type Sshd, type TestUser } from '../support/sshd.js';
 
@@ -156,5 +156,51 @@ describe('labforge ssh-diagnose', () => {
     const user2 = await runCli(['ssh-diagnose', '--port', '22']);
     expect(user2.code).toBe(2);
     expect(user2.stderr).toMatch(/username: is required/);
+  });
+});
+
+describe('workflow-command injection through ssh-diagnose inputs, files and the log', () => {
+  // Nothing listens on port 1: every run is a fast connection-refused verdict.
+  const closed = { host: '127.0.0.1', port: '1', 'timeout-seconds': '2' };
+
+  it('refuses a username holding a line break and ::error::, with one well-formed annotation naming the input', async () => {
+    const run = await runBundledAction('ssh-diagnose', { inputs: { ...closed, username: 'bob\n::error::pwned' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      "::error title=ssh-diagnose::username: 'bob\\u000a::error::pwned' contains a line break (give the user name on one line, without control characters)",
+    ]);
+    expect(unexpectedCommandLines(run, 'ssh-diagnose')).toEqual([]);
+  });
+
+  it('refuses a host holding a line break, naming the input', async () => {
+    const run = await runBundledAction('ssh-diagnose', { inputs: { ...closed, host: '127.0.0.1\n::warning::pwned', username: 'bob' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]).toMatch(/^::error title=ssh-diagnose::host: '127\.0\.0\.1\\u000a::warning::pwned' contains a line break/);
+    expect(unexpectedCommandLines(run, 'ssh-diagnose')).toEqual([]);
+  });
+
+  it('keeps a line break of a path inside the annotation (%0A), never a second command line', async () => {
+    const run = await runBundledAction('ssh-diagnose', { inputs: { ...closed, username: 'bob', 'private-key-path': '/nonexistent/key\n::error::pwned' } });
+    expect(run.code).toBe(1);
+    expect(run.errors).toEqual([
+      "::error title=ssh-diagnose::private-key-path: cannot read '/nonexistent/key%0A::error::pwned' (ENOENT) (give the path of an existing private key file)",
+    ]);
+    expect(unexpectedCommandLines(run, 'ssh-diagnose')).toEqual([]);
+  });
+
+  it('quotes a hostile serial log (commands, ESC]0;…BEL, C1) without letting any of it act', async () => {
+    const serial = join(dir, 'serial\n::error::from-the-path.log');
+    writeFileSync(serial, ['Booting', '::error title=guest::from the serial log', '  ::add-mask::x', '##[warning]legacy', '\x1b]0;owned\x07title', 'csi \u009b31m red', ''].join('\n'));
+    const run = await runBundledAction('ssh-diagnose', { inputs: { ...closed, username: 'bob', 'serial-log': serial, 'fail-on-error': 'false' } });
+    expect(run.code).toBe(0);
+    expect(run.outputs.cause).toBe('connection-refused');
+    expect(run.stdout).toContain('serial\\u000a::error::from-the-path.log (0 telling lines');
+    expect(run.stdout).toContain('##\\u005bwarning]legacy');
+    expect(run.stdout).toContain('\\u009b31m red');
+    expect(run.stdout).toContain('\\u003a:error title=guest::from the serial log');
+    expect(unexpectedCommandLines(run, 'ssh-diagnose')).toEqual([]);
+    // eslint-disable-next-line no-control-regex
+    expect(run.stdout).not.toMatch(/[\x07\x1b\u009b]/);
   });
 });

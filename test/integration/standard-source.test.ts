@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,18 @@ function uploadOptions(path: string, destination: string, extra: Partial<UploadR
     log: () => {},
     ...extra,
   };
+}
+
+/**
+ * Puts an OVA where the standard release of `version` goes, with its .sha256, without uploadRelease (which
+ * refuses an OVA whose properties contradict the version): a mislabelled release made by other means.
+ */
+function placeMislabelled(ova: string, destDir: string, version: string): void {
+  const dir = relDir(destDir, version);
+  mkdirSync(dir, { recursive: true });
+  cpSync(ova, join(dir, `${name(version)}.ova`));
+  const sha = createHash('sha256').update(readFileSync(ova)).digest('hex');
+  writeFileSync(join(dir, `${name(version)}.ova.sha256`), `${sha}  ${name(version)}.ova\n`);
 }
 
 /** Publishes an OVA as the standard release of `version` at a file:// destination. */
@@ -217,7 +230,7 @@ describe('fetching the published standard release (file://)', () => {
   it('refuses an OVA whose OVF says prewarmed', async () => {
     const d = join(work, 'dest-prewarmed');
     const ova = await packStandard(join(work, 'packed-prewarmed'), '2.0.0', 'prewarmed', `${name('2.0.0')}.ova`);
-    await publish(ova, d, '2.0.0');
+    placeMislabelled(ova, d, '2.0.0');
     const outDir = join(work, 'out-prewarmed');
     await expectRefusedAndClean(fetchPublishedStandard(fetchOptions(d, outDir, { version: '2.0.0' })), outDir, /is not the standard demo-lab 2\.0\.0: its OVF properties say build type 'prewarmed' \(expected standard\); refusing to warm it/);
   });
@@ -225,7 +238,7 @@ describe('fetching the published standard release (file://)', () => {
   it('refuses an OVA whose OVF says another version', async () => {
     const d = join(work, 'dest-version');
     const ova = await packStandard(join(work, 'packed-version'), '3.0.1', 'standard', `${name('3.0.0')}.ova`);
-    await publish(ova, d, '3.0.0');
+    placeMislabelled(ova, d, '3.0.0');
     const outDir = join(work, 'out-version');
     await expectRefusedAndClean(fetchPublishedStandard(fetchOptions(d, outDir, { version: '3.0.0' })), outDir, /its OVF properties say version '3\.0\.1' \(expected 3\.0\.0\)/);
   });
@@ -287,7 +300,10 @@ describe('labforge fetch-standard', () => {
     const opts = await readFetchStandardOptions(inputsFrom({ destination: `file://${dest}`, appliance: join(repoRoot, 'packer', 'demo-lab'), version: 'v1.0.0', out: join(work, 'x') }), {});
     expect(opts).toMatchObject({ appliance: 'demo-lab', version: '1.0.0', githubOutput: false });
     await expect(readFetchStandardOptions(inputsFrom({ destination: 'gs://labs/a/../b', appliance: APPLIANCE, version: VERSION, out: join(work, 'x') }), {})).rejects.toThrow(InputError);
-    await expect(fetchPublishedStandard(fetchOptions(`${dest}/releases/..`, join(work, 'x')))).rejects.toThrow(/destination: .* contains a '\.' or '\.\.' path segment/);
+    // parseDestination refuses it already; a Destination made by hand meets the library's own check.
+    expect(() => parseDestination(`file://${dest}/releases/..`)).toThrow(/^destination: .* has a '\.' or '\.\.' path segment/);
+    const dotted = { kind: 'file' as const, uri: `file://${dest}/releases/..`, dir: `${dest}/releases/..` };
+    await expect(fetchPublishedStandard({ ...fetchOptions(dest, join(work, 'x')), destination: dotted })).rejects.toThrow(/destination: .* contains a '\.' or '\.\.' path segment/);
     expect(existsSync(join(work, 'x'))).toBe(false);
   });
 });

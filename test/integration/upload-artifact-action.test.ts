@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GcsEmulator } from '../support/gcs-emulator.js';
+import { writeOvaWithPayload } from '../support/ova-payload.js';
 import { repoRoot, runBundledAction } from '../support/run-action.js';
 import { runCli } from '../support/run-cli.js';
 
@@ -26,8 +27,8 @@ afterAll(async () => {
 describe('the bundled upload-artifact action', () => {
   it('publishes a release from INPUT_* variables, sets every output and writes a summary', async () => {
     const ova = join(dir, 'hedgehog-lab-prewarmed-1.4.0.ova');
-    const data = randomBytes(2 * 1024 * 1024 + 99);
-    writeFileSync(ova, data);
+    await writeOvaWithPayload(ova, { appliance: 'hedgehog-lab', buildType: 'prewarmed', version: '1.4.0' }, randomBytes(2 * 1024 * 1024 + 99));
+    const data = readFileSync(ova);
     const run = await runBundledAction('upload-artifact', {
       inputs: {
         path: ova,
@@ -78,7 +79,8 @@ describe('the bundled upload-artifact action', () => {
     const ova = join(dir, 'demo-lab-prewarmed-1.4.0.ova');
     writeFileSync(ova, randomBytes(300_000));
     const run = await runBundledAction('upload-artifact', {
-      inputs: { path: ova, destination: 'gs://action-labs/hedgehog', appliance: 'demo-lab', version: '1.4.0', 'build-type': 'prewarmed', endpoint: emulator.endpoint, portal: 'true' },
+      // Random bytes, not an OVA: allow-non-ova lets them through (without it the upload refuses them).
+      inputs: { path: ova, destination: 'gs://action-labs/hedgehog', appliance: 'demo-lab', version: '1.4.0', 'build-type': 'prewarmed', endpoint: emulator.endpoint, portal: 'true', 'allow-non-ova': 'true' },
     });
     expect(run.errors).toEqual([]);
     expect(run.outputs).toMatchObject({ appliance: 'demo-lab', uri: 'gs://action-labs/hedgehog/releases/v1.4.0/prewarmed/demo-lab-prewarmed-1.4.0.ova' });
@@ -111,7 +113,7 @@ describe('labforge upload and labforge portal', () => {
     const file = join(dir, 'hedgehog-lab-standard-2.0.0.ova');
     const size = 24 * 1024 * 1024;
     writeFileSync(file, randomBytes(size));
-    const args = ['upload', '--path', file, '--destination', 'gs://cli-labs/labs', '--version', '2.0.0', '--build-type', 'standard', '--endpoint', emulator.endpoint, '--chunk-size-mib', '1', '--parallelism', '2'];
+    const args = ['upload', '--path', file, '--destination', 'gs://cli-labs/labs', '--version', '2.0.0', '--build-type', 'standard', '--endpoint', emulator.endpoint, '--chunk-size-mib', '1', '--parallelism', '2', '--allow-non-ova'];
     // Slow the emulator's part uploads so that the kill lands mid-upload.
     emulator.injectFault({ match: { object: /part-0000(0[5-9]|1\d|2\d)$/ }, times: 1000, action: { status: 503 } });
     const child = spawn(process.execPath, [join(repoRoot, 'bin', 'labforge'), ...args], { stdio: 'ignore' });

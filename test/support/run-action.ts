@@ -96,3 +96,17 @@ export async function runBundledAction(name: string, opts: RunActionOptions = {}
   rmSync(dir, { recursive: true, force: true });
   return run;
 }
+
+/**
+ * The stdout lines the runner would execute as workflow commands: `::` after leading white space (the
+ * runner trims it) or the legacy `##[` anywhere, split as the runner splits (CR or LF).
+ */
+export function workflowCommandLines(stdout: string): string[] {
+  return stdout.split(/\r\n|\r|\n/).filter((l) => /^\s*::/.test(l) || l.includes('##['));
+}
+
+/** The command lines of a run that are not the action's own bookkeeping (state, masks, debug, groups). */
+export function unexpectedCommandLines(run: ActionRun, title: string): string[] {
+  const own = [/^::save-state name=isPost::true$/, /^::add-mask::/, /^::debug::/, /^::(group|endgroup)::/, new RegExp(`^::error title=${title}::[^\\r\\n]*$`)];
+  return workflowCommandLines(run.stdout).filter((l) => !own.some((re) => re.test(l)));
+}

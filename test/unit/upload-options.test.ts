@@ -37,6 +37,35 @@ describe('upload inputs', () => {
     expect((err as InputError).input).toBe(input);
   });
 
+  it.each([
+    ['gs://bkt/../x', "'gs://bkt/../x' has a '.' or '..' segment in its prefix"],
+    ['gs://bkt/labs/.', "'gs://bkt/labs/.' has a '.' or '..' segment in its prefix"],
+    ['gs://bkt//labs', "'gs://bkt//labs' has an empty segment ('//') in its prefix"],
+    ['gs://bkt/a//b/', "'gs://bkt/a//b/' has an empty segment ('//') in its prefix"],
+    ['file:///srv/a%2F..%2F..', "'file:///srv/a%2F..%2F..' has an encoded slash (%2F or %5C) in its path"],
+    ['file:///srv/%2E%2E/etc', "'file:///srv/%2E%2E/etc' has a '.' or '..' path segment"],
+    ['file:///srv/../etc', "'file:///srv/../etc' has a '.' or '..' path segment"],
+    ['file:///srv/./labs', "'file:///srv/./labs' has a '.' or '..' path segment"],
+    ['file:///srv//labs', "'file:///srv//labs' has an empty path segment ('//')"],
+    ['file:///srv/labs?x=1', "'file:///srv/labs?x=1' has a '?' or '#' (a query or fragment, not part of a directory)"],
+    ['file:///srv/%ZZ', "'file:///srv/%ZZ' has a malformed %-escape in its path"],
+    ['file://host/srv', "'file://host/srv' is not a file:///DIR URI"],
+  ])('refuses the destination %s: %s', (raw, problem) => {
+    expect(() => parseDestination(raw)).toThrow(new RegExp(`^destination: ${problem.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(`));
+  });
+
+  it('accepts plain prefixes and decodes a file:// path once', () => {
+    expect(parseDestination('gs://bkt/a/b/')).toMatchObject({ kind: 'gcs', location: { bucket: 'bkt', prefix: 'a/b/' } });
+    expect(parseDestination('gs://bkt')).toMatchObject({ kind: 'gcs', location: { bucket: 'bkt', prefix: '' } });
+    expect(parseDestination('file:///srv/my%20labs/')).toMatchObject({ kind: 'file', dir: '/srv/my labs' });
+    expect(parseDestination('file:///srv/50%25')).toMatchObject({ kind: 'file', dir: '/srv/50%' });
+  });
+
+  it('reads allow-non-ova (off unless set)', () => {
+    expect(readUploadOptions(inputsFrom({ path: 'a.ova', destination: 'gs://bkt/x' })).allowNonOva).toBe(false);
+    expect(readUploadOptions(inputsFrom({ path: 'a.bin', destination: 'gs://bkt/x', 'allow-non-ova': 'true' })).allowNonOva).toBe(true);
+  });
+
   it('never echoes key material back in the error', () => {
     expect(() => parseDestination('-----BEGIN PRIVATE KEY-----abc')).toThrow(/looks like key material/);
     try {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inputsFrom } from '../../actions/lib/inputs.js';
@@ -58,6 +58,42 @@ describe('vlab-warm inputs', () => {
     expect(inputError({ 'ssh-key-path': `${key}.pub`, host: 'h', port: '22' }).input).toBe('ssh-key-path');
     const both = () => readWarmOptions(inputsFrom({ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----', 'ssh-key-path': key, host: 'h', port: '22' }));
     expect(both).toThrow(/both ssh-key and ssh-key-path/);
+  });
+
+  it('checks output before anything boots: not a directory, in a directory that exists and can be written', () => {
+    const isDir = inputError({ image, output: dir });
+    expect(isDir.input).toBe('output');
+    expect(isDir.message).toBe(`output: ${dir} is a directory (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)`);
+    expect(inputError({ image, output: join(dir, 'missing', 'out.qcow2') }).message).toBe(`output: directory ${join(dir, 'missing')} does not exist (create it first)`);
+    expect(inputError({ image, output: join(image, 'out.qcow2') }).message).toMatch(/^output: .*standard\.qcow2 is not a directory/);
+  });
+
+  it('refuses an output directory this user cannot write to (as an unprivileged user, through the CLI when this runs as root)', () => {
+    const ro = join(dir, 'read-only');
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    if (process.getuid?.() !== 0) {
+      expect(inputError({ image, output: join(ro, 'out.qcow2') }).message).toBe(`output: directory ${ro} is not writable (choose a directory this user can write to, or fix its permissions)`);
+      return;
+    }
+    // Root may write anywhere: run `labforge warm` as nobody (the files it reads must be readable to nobody).
+    chmodSync(dir, 0o755);
+    chmodSync(key, 0o644);
+    chmodSync(image, 0o644);
+    const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(repoRoot, 'bin', 'labforge'), 'warm', '--image', image, '--output', join(ro, 'out.qcow2'), '--ssh-key-path', key, '--accelerator', 'tcg'], { encoding: 'utf8' });
+    chmodSync(key, 0o600);
+    if (run.error) return; // no setpriv: the root case cannot be shown here
+    expect(run.stderr).toBe(`labforge warm: output: directory ${ro} is not writable (choose a directory this user can write to, or fix its permissions)\n`);
+    expect(run.status).toBe(2);
+  });
+
+  it('labforge warm --output naming a directory exits 2 before anything boots', () => {
+    const t0 = Date.now();
+    const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'labforge'), 'warm', '--image', image, '--output', dir, '--ssh-key-path', key, '--accelerator', 'tcg'], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(`labforge warm: output: ${dir} is a directory (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)\n`);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(spawnSync('pgrep', ['-f', `qemu-system.*${dir}`], { encoding: 'utf8' }).stdout.trim()).toBe('');
   });
 
   it('rejects a relative marker path and a bad version', () => {
