@@ -3,7 +3,7 @@
  * reading the disk in place (a raw layer at the entry's offset), so no VMDK copy is ever written.
  * qemu-img runs in its own process group and is killed with it when the signal aborts.
  */
-import { spawn } from 'node:child_process';
+import { runQemuImg } from './qemu-img-run.js';
 import { printable } from './escape.js';
 import { StandardSourceError } from './standard-source-error.js';
 
@@ -33,35 +33,20 @@ export async function convertOvaDisk(o: ConvertOvaDiskOptions): Promise<void> {
   const args = ['convert', '-p', '--image-opts', source, '-O', 'qcow2', o.target];
   const started = performance.now();
   let lastLine = started;
-  await new Promise<void>((done, reject) => {
-    const child = spawn(o.qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let err = '';
-    // `-p` prints "(12.34/100%)" updates; one line every intervalMs at most.
-    child.stdout.on('data', (d: Buffer) => {
-      const m = /\((\d+(?:\.\d+)?)\/100%\)[^(]*$/.exec(d.toString());
+  const run = await runQemuImg({
+    qemuImg: o.qemuImg,
+    args,
+    signal: o.signal,
+    // one line every intervalMs at most
+    onPercent: (percent) => {
       const now = performance.now();
-      if (m && now - lastLine >= o.intervalMs) {
-        lastLine = now;
-        o.log(`convert to qcow2: ${Number(m[1]).toFixed(1)}% (${((now - started) / 1000).toFixed(0)} s)`);
-      }
-    });
-    const kill = () => {
-      if (child.pid !== undefined && child.exitCode === null) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    };
-    o.signal?.addEventListener('abort', kill, { once: true });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new StandardSourceError(`cannot run ${o.qemuImg} (${e.message}); install qemu-utils`)));
-    child.on('close', (code, sig) => {
-      o.signal?.removeEventListener('abort', kill);
-      if (o.signal?.aborted) reject(new StandardSourceError('the conversion of the standard disk was cancelled'));
-      else if (code === 0) done();
-      else reject(new StandardSourceError(`qemu-img could not convert the standard OVA's disk to qcow2 (${sig ?? `exit code ${code}`}): ${printable(err.trim().split('\n').pop() ?? '')}`));
-    });
+      if (now - lastLine < o.intervalMs) return;
+      lastLine = now;
+      o.log(`convert to qcow2: ${percent.toFixed(1)}% (${((now - started) / 1000).toFixed(0)} s)`);
+    },
+  }).catch((e: unknown) => {
+    throw new StandardSourceError((e as Error).message);
   });
+  if (run.aborted) throw new StandardSourceError('the conversion of the standard disk was cancelled');
+  if (run.code !== 0) throw new StandardSourceError(`qemu-img could not convert the standard OVA's disk to qcow2 (${run.signal ?? `exit code ${run.code}`}): ${printable(run.stderr.trim().split('\n').pop() ?? '')}`);
 }

@@ -21,6 +21,7 @@ import { chooseResources, loadAppliance, readResourceOverrides } from './applian
 import { InputError, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
 import { BUILD_TYPES, LEGACY_APPLIANCE, artifactBaseName, type BuildType } from './release-names.js';
 import { GENERIC_LINUX_64, buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
+import { runQemuImg } from './qemu-img-run.js';
 
 /** What to pack and how to describe it. */
 export interface PackOvaOptions {
@@ -285,35 +286,12 @@ async function convertInto(o: { qemuImg: string; image: string; format: string; 
   const targetOpts = `driver=vmdk,file.driver=raw,file.offset=${o.offset},file.file.driver=file,file.file.filename=${qemuOptValue(o.target)}`;
   const args = ['convert', '-p', '-n', '--target-is-zero', '-f', o.format, o.image, '--target-image-opts', targetOpts];
   const report = progressReporter(o.log, 'convert', o.virtualSize, o.intervalMs);
-  await new Promise<void>((resolveRun, reject) => {
-    // Own process group, so that a cancellation can stop it and anything it started.
-    const child = spawn(o.qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let err = '';
-    const kill = () => {
-      if (child.pid !== undefined && child.exitCode === null) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    };
-    o.signal?.addEventListener('abort', kill, { once: true });
-    child.stdout.on('data', (d: Buffer) => {
-      const m = /\((\d+(?:\.\d+)?)\/100%\)[^(]*$/.exec(d.toString());
-      if (m) report((Number(m[1]) / 100) * o.virtualSize);
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new OvaPackError(`cannot run ${o.qemuImg} (${e.message}); install qemu-utils`)));
-    child.on('close', (code, sig) => {
-      o.signal?.removeEventListener('abort', kill);
-      if (o.signal?.aborted) reject(new OvaPackError('OVA packing was cancelled'));
-      else if (code === 0) {
-        report(o.virtualSize, true);
-        resolveRun();
-      } else reject(new OvaPackError(`qemu-img convert failed (${sig ?? `exit code ${code}`}): ${err.trim()}`));
-    });
+  const run = await runQemuImg({ qemuImg: o.qemuImg, args, signal: o.signal, onPercent: (percent) => report((percent / 100) * o.virtualSize) }).catch((e: unknown) => {
+    throw new OvaPackError((e as Error).message);
   });
+  if (run.aborted) throw new OvaPackError('OVA packing was cancelled');
+  if (run.code !== 0) throw new OvaPackError(`qemu-img convert failed (${run.signal ?? `exit code ${run.code}`}): ${run.stderr.trim()}`);
+  report(o.virtualSize, true);
 }
 
 /**
