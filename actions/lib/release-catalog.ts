@@ -38,11 +38,25 @@ export interface CatalogRelease {
   metadataKey: string;
   /** Other files published with the release (keys). */
   files: string[];
+  /** The appliance's SBOM published beside the OVA (`<base>.cdx.json`), when the build produced one. */
+  sbom?: SbomReference;
   buildDate: string;
   gitSha: string;
   workflowRunUrl: string;
   firstBoot: string;
   publishedAt: string;
+}
+
+/** An SBOM published with a release: where it is and what it holds (catalog and metadata). */
+export interface SbomReference {
+  /** Key relative to the prefix in the catalog (`releases/v1.4.0/standard/…cdx.json`); the file name in the metadata. */
+  key: string;
+  /** The SBOM standard and version, e.g. `CycloneDX 1.6`. */
+  format: string;
+  size: number;
+  sha256: string;
+  /** How many components (packages) it lists. */
+  components: number;
 }
 
 export interface Catalog {

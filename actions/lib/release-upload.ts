@@ -15,7 +15,7 @@ import { InputError, checkVersion, readString, type InputGetter } from './inputs
 import { printable } from './escape.js';
 import { OvaError, readOvaProperties, readOvfDescriptor } from './ova-read.js';
 import { publishPortal, type PortalResult } from './download-portal.js';
-import { updateCatalog, withRelease, type CatalogRelease } from './release-catalog.js';
+import { updateCatalog, withRelease, type CatalogRelease, type SbomReference } from './release-catalog.js';
 import { LEGACY_APPLIANCE, artifactBaseName, checkApplianceName, isApplianceName, isBuildType, releasePrefix, releaseTag, type BuildType } from './release-names.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 import type { RetryOptions } from './storage-retry.js';
@@ -97,6 +97,8 @@ export interface ReleaseMetadata {
   login?: string;
   /** A pre-warmed release warmed from a published standard OVA: that OVA's SHA-256 (and URI, when given). */
   builtFrom?: BuiltFrom;
+  /** The appliance's SBOM published beside the OVA (`key` is its file name here), when the build produced one. */
+  sbom?: SbomReference;
   publishedAt: string;
 }
 
