@@ -2,8 +2,11 @@
 // The test command (`npm test`): builds, runs every jest suite (test/**/*.test.ts) and every bats file
 // (test/bats/*.bats), then prints one closing line: "tests: N passed, N failed, N skipped".
 // Arguments are passed to jest (e.g. `npm test -- test/unit`); LABFORGE_SKIP_BATS=1 skips bats.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// bats runs at the same time as jest, at a lower priority (nice 10), so that its mostly short processes fill the
+// time jest's guests leave idle; its TAP output is printed after jest's. LABFORGE_SERIAL_TESTS=1 runs bats after
+// jest instead.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +24,42 @@ if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]).status !== 0) {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'labforge-test-'));
+
+const batsDir = join(root, 'test', 'bats');
+const onlyJest = args.some((a) => a.startsWith('test/') && !a.startsWith('test/bats'));
+const batsFiles = existsSync(batsDir) ? readdirSync(batsDir).filter((f) => f.endsWith('.bats')).sort() : [];
+const wantBats = batsFiles.length > 0 && !onlyJest && process.env.LABFORGE_SKIP_BATS !== '1';
+
+/** Starts bats (TAP into a file, not a pipe: nothing must block it while jest runs); resolves with its result. */
+function startBats() {
+  const out = join(tmp, 'bats.tap');
+  const fd = openSync(out, 'w');
+  const batsArgs = ['--tap', ...batsFiles.map((f) => join(batsDir, f))];
+  const child = spawn('nice', ['-n', '10', 'bats', ...batsArgs], { cwd: root, stdio: ['ignore', fd, 'inherit'] });
+  const started = Date.now();
+  return new Promise((resolve) => {
+    child.on('error', (error) => { closeSync(fd); resolve({ error, out, seconds: 0 }); });
+    child.on('exit', (code, signal) => { closeSync(fd); resolve({ status: signal ? 1 : code, out, seconds: (Date.now() - started) / 1000 }); });
+  });
+}
+
+/** Runs jest in this process's terminal; resolves with its exit status. */
+function runJest(report) {
+  const child = spawn(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', report, ...args], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --no-warnings=ExperimentalWarning`.trim() },
+  });
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('exit', (code, signal) => resolve(signal ? 1 : code));
+  });
+}
+
+const serial = process.env.LABFORGE_SERIAL_TESTS === '1';
+let bats = wantBats && !serial ? startBats() : undefined;
 const report = join(tmp, 'jest.json');
-const jest = run(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', report, ...args], {
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --no-warnings=ExperimentalWarning`.trim() },
-});
+const jestStatus = await runJest(report);
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   totals.passed += r.numPassedTests;
@@ -34,24 +69,24 @@ if (existsSync(report)) {
 } else {
   broken = true;
 }
-if (jest.status !== 0) broken = true;
+if (jestStatus !== 0) broken = true;
 
-const batsDir = join(root, 'test', 'bats');
-const onlyJest = args.some((a) => a.startsWith('test/') && !a.startsWith('test/bats'));
-const batsFiles = existsSync(batsDir) ? readdirSync(batsDir).filter((f) => f.endsWith('.bats')).sort() : [];
-if (batsFiles.length > 0 && !onlyJest && process.env.LABFORGE_SKIP_BATS !== '1') {
-  const bats = spawnSync('bats', ['--tap', ...batsFiles.map((f) => join(batsDir, f))], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
-  if (bats.error) {
-    console.error(`tests: cannot run bats (${bats.error.message}); install it (apt-get install bats)`);
+if (wantBats) {
+  bats ??= startBats();
+  const b = await bats;
+  if (b.error) {
+    console.error(`tests: cannot run bats (${b.error.message}); install it (apt-get install bats)`);
     broken = true;
   } else {
-    process.stdout.write(bats.stdout);
-    for (const line of bats.stdout.split('\n')) {
+    const tap = readFileSync(b.out, 'utf8');
+    process.stdout.write(tap);
+    console.log(`bats: ${batsFiles.length} files in ${b.seconds.toFixed(0)} s${serial ? '' : ' (alongside jest)'}`);
+    for (const line of tap.split('\n')) {
       if (/^ok \d+ .*# skip/.test(line)) totals.skipped++;
       else if (/^ok \d+/.test(line)) totals.passed++;
       else if (/^not ok \d+/.test(line)) totals.failed++;
     }
-    if (bats.status !== 0) broken = true;
+    if (b.status !== 0) broken = true;
   }
 }
 rmSync(tmp, { recursive: true, force: true });
