@@ -45,6 +45,10 @@ describe('publishing to a file:/// directory', () => {
     expect(JSON.parse(readFileSync(join(rel, 'hedgehog-lab-standard-1.0.0.metadata.json'), 'utf8')).appliance).toBe('hedgehog-lab');
     expect(r.release?.appliance).toBe('hedgehog-lab');
     expect(html).toContain('rsync --partial');
+    // Links and commands are relative to the portal's folder: nothing names the publisher's path.
+    expect(html).toContain('cp releases/v1.0.0/standard/hedgehog-lab-standard-1.0.0.ova releases/v1.0.0/standard/hedgehog-lab-standard-1.0.0.ova.sha256 ~/');
+    expect(html).not.toContain(dest);
+    expect(readFileSync(join(dest, 'DOWNLOADS.md'), 'utf8')).not.toContain(dest);
     expect(readFileSync(join(dest, 'DOWNLOADS.md'), 'utf8')).toContain(r.sha256);
   });
 
@@ -138,7 +142,7 @@ describe('two appliances at one version', () => {
     expect(html).toContain('<h2 class="appliance" id="hedgehog-lab">hedgehog-lab</h2>');
     expect(html).toContain('id="demo-lab-standard-1.0.0"');
     expect(html).toContain('id="hedgehog-lab-standard-1.0.0"');
-    expect(html).not.toMatch(/<(script|link|img)\b/); // self-contained
+    expect(html).not.toMatch(/<script[^>]*\ssrc=|<(link|img)\b/); // self-contained: one inline script (Copy buttons), nothing loaded
     const md = readFileSync(join(dest, 'DOWNLOADS.md'), 'utf8');
     expect(md).toContain('| appliance | version | build |');
     expect(md).toContain(`| demo-lab | v1.0.0 | standard |`);

@@ -133,7 +133,9 @@ describe('copy-paste commands', () => {
 
   function release(name: string, url: string): { r: CatalogRelease; links: ReleaseLinks } {
     const r = { appliance: 'demo-lab', version: '1.0.0', buildType: 'standard', tag: 'v1.0.0', name, sha256: 'a'.repeat(64), firstBoot: 'about a minute', buildDate: '2026-01-01T00:00:00Z', publishedAt: '' } as unknown as CatalogRelease;
-    return { r, links: { href: name, url, sha256Href: `${name}.sha256`, sha256Url: `${url}.sha256` } };
+    // A directory's commands use paths relative to the portal's folder (here the release sits at its root).
+    const folder = url.startsWith('file:') ? { folder: { path: name, sha256Path: `${name}.sha256` } } : {};
+    return { r, links: { href: name, url, sha256Href: `${name}.sha256`, sha256Url: `${url}.sha256`, ...folder } };
   }
 
   it('shellQuote leaves plain words bare and quotes everything else', () => {
@@ -145,7 +147,7 @@ describe('copy-paste commands', () => {
     const name = evilName();
     for (const url of [`https://storage.example/labs/${encodeURIComponent(name)}?sig=a'b&x=$(touch ${marker})`, `file://${dir}/${name}`]) {
       const { r, links } = release(name, url);
-      const commands = [...downloadCommands(r, links), ...verifyCommands(r, links).filter((c) => !c.label.startsWith('Windows'))].map((c) => c.command);
+      const commands = [...downloadCommands(r, links), ...verifyCommands(r, links)].filter((c) => !c.label.startsWith('Windows')).map((c) => c.command);
       const args = runStubbed(commands);
       expect(existsSync(marker)).toBe(false);
       expect(args).toContain(name);
@@ -156,7 +158,9 @@ describe('copy-paste commands', () => {
       const html = renderPortalHtml({ schema: 1, updated: '', releases: [r] }, new Map([[r, links]]));
       expect(html).not.toContain(`$(touch ${marker})'x`);
       const ps = verifyCommands(r, links).find((c) => c.label.startsWith('Windows'))!.command;
-      expect(ps).toContain(`'.\\${name.replace(/'/g, "''")}'`);
+      expect(ps).toContain(url.startsWith('file:') ? `(Join-Path $HOME '${name.replace(/'/g, "''")}')` : `'.\\${name.replace(/'/g, "''")}'`);
+      const winPath = name.replace(/'/g, "''").replace(/\//g, '\\'); // PowerShell paths take backslashes
+      if (url.startsWith('file:')) expect(downloadCommands(r, links).find((c) => c.label.startsWith('Windows'))!.command).toBe(`Copy-Item -LiteralPath '${winPath}', '${winPath}.sha256' -Destination $HOME`);
     }
     expect(readdirSync(dir)).toEqual([]);
   });
