@@ -30,7 +30,10 @@ export interface CommandContext {
 }
 
 export interface Command {
+  /** The action's name (a command that mirrors an action carries its name, e.g. `packer-build`). */
   name: string;
+  /** Other names that run the same command (the short ones: `build`, `warm`, `upload`). */
+  aliases?: string[];
   summary: string;
   /** Extra help text after the flags (examples, exit codes). */
   details?: string;
@@ -45,8 +48,16 @@ export interface Command {
 /** Bad command-line usage: unknown flag, missing value, unknown command. Exit code 2. */
 export class UsageError extends Error {}
 
+/** The command called `name` (its own name or an alias). */
+export function findCommand(commands: readonly Command[], name: string): Command | undefined {
+  return commands.find((c) => c.name === name || (c.aliases ?? []).includes(name));
+}
+
+/** `packer-build (alias: build)`, or the name alone. */
+export const commandNames = (cmd: Command): string => (cmd.aliases?.length ? `${cmd.name} (alias: ${cmd.aliases.join(', ')})` : cmd.name);
+
 export function commandHelp(cmd: Command): string {
-  const lines = [`labforge ${cmd.name}${cmd.usage ? ` ${cmd.usage}` : ' [flags]'}`, '', cmd.summary, ''];
+  const lines = [`labforge ${cmd.name}${cmd.usage ? ` ${cmd.usage}` : ' [flags]'}`, ...(cmd.aliases?.length ? [`(alias: labforge ${cmd.aliases.join(', labforge ')})`] : []), '', cmd.summary, ''];
   const entries = Object.entries(cmd.flags);
   if (entries.length > 0) lines.push('Flags:');
   for (const [name, spec] of entries) {
@@ -75,8 +86,12 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { get: InputGett
   return { get: inputsFrom(values), positionals: parsed.positionals, help: parsed.values['help'] === true };
 }
 
-/** Runs a command with argv; maps errors to exit codes (2 for bad input, 1 for failure). */
-export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+/**
+ * Runs a command with argv; maps errors to exit codes (2 for bad input, 1 for failure). `invokedAs` is the
+ * name the user typed (an alias or the name): error lines repeat it.
+ */
+export async function runCommand(cmd: Command, argv: string[], invokedAs: string = cmd.name): Promise<number> {
+  const name = invokedAs;
   try {
     const { get, positionals, help } = parseCommandArgs(cmd, argv);
     if (help) {
@@ -91,14 +106,14 @@ export async function runCommand(cmd: Command, argv: string[]): Promise<number> 
     });
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`labforge ${cmd.name}: ${printable(e.message, 1000)}\nRun 'labforge ${cmd.name} --help' for the flags.\n`);
+      process.stderr.write(`labforge ${name}: ${printable(e.message, 1000)}\nRun 'labforge ${name} --help' for the flags.\n`);
       return 2;
     }
     if (e instanceof InputError) {
-      process.stderr.write(`labforge ${cmd.name}: ${logText(e.message)}\n`);
+      process.stderr.write(`labforge ${name}: ${logText(e.message)}\n`);
       return 2;
     }
-    process.stderr.write(`labforge ${cmd.name}: ${logText((e as Error).message ?? String(e))}\n`);
+    process.stderr.write(`labforge ${name}: ${logText((e as Error).message ?? String(e))}\n`);
     if (process.env.LABFORGE_DEBUG) process.stderr.write(`${logText(String((e as Error).stack))}\n`);
     return 1;
   }

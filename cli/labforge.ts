@@ -1,17 +1,17 @@
 /** `labforge`: the actions' operations for local use and debugging. */
 import { printable } from '../actions/lib/escape.js';
-import { runCommand } from './command.js';
+import { commandNames, findCommand, runCommand } from './command.js';
 import { commands } from './commands/index.js';
 
 function mainHelp(): string {
-  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  const width = Math.max(...commands.map((c) => commandNames(c).length)) + 2;
   return [
     'labforge: build standard and pre-warmed lab appliances with Packer and QEMU/KVM.',
     '',
     'Usage: labforge <command> [flags]',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...commands.map((c) => `  ${commandNames(c).padEnd(width)}${c.summary}`),
     '',
     "Run 'labforge <command> --help' for a command's flags.",
     '',
@@ -24,12 +24,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(mainHelp());
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands.find((c) => c.name === name);
+  const cmd = findCommand(commands, name);
   if (!cmd) {
     process.stderr.write(`labforge: unknown command '${printable(name, 80)}'\n\n${mainHelp()}`);
     return 2;
   }
-  return runCommand(cmd, rest);
+  return runCommand(cmd, rest, name);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -2,7 +2,8 @@ import type { Command } from '../command.js';
 import { buildOutputs, readPackerBuildOptions, runPackerBuild, terminalReporter } from '../../actions/lib/packer-build.js';
 
 export const buildCommand: Command = {
-  name: 'build',
+  name: 'packer-build',
+  aliases: ['build'],
   summary: 'Preflight, packer init/validate/build (streamed, with an SSH watchdog) and pack the OVA; prints JSON outputs.',
   flags: {
     appliance: { type: 'string', description: 'appliance directory with appliance.yml (e.g. packer/demo-lab); names the template' },

@@ -12,7 +12,8 @@ export const destinationFlags: Record<string, FlagSpec> = {
 };
 
 export const uploadCommand: Command = {
-  name: 'upload',
+  name: 'upload-artifact',
+  aliases: ['upload'],
   summary: 'Publish an OVA and its companions to gs:// or file:// (parallel, resumable, verified, no-clobber); prints the outputs as JSON.',
   usage: '--path FILE --destination gs://BUCKET/PREFIX|file:///DIR [flags]',
   flags: {
@@ -33,6 +34,7 @@ export const uploadCommand: Command = {
     reason: { type: 'string', description: "why the build was made (e.g. the workshop's name), recorded in the metadata" },
     'source-sha256': { type: 'string', description: 'pre-warmed only: SHA-256 of the published standard OVA it was warmed from (metadata builtFrom)' },
     'source-uri': { type: 'string', description: 'with --source-sha256: the URI of that standard OVA' },
+    sbom: { type: 'string', description: 'the CycloneDX JSON SBOM to publish beside the OVA as <base>.cdx.json (none: no SBOM)', default: '<base>.cdx.json beside the OVA, when there is one' },
   },
   details: [
     'Credentials: Application Default Credentials (gcloud auth application-default login, or a workload identity).',

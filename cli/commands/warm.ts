@@ -31,6 +31,7 @@ export const warmFlags: Record<string, FlagSpec> = {
   'marker-path': { type: 'string', description: 'build-type marker in the guest', default: '/etc/hedgehog-lab/build-type' },
   'manifest-path': { type: 'string', description: 'warm manifest in the guest', default: '/var/lib/hedgehog-lab/warm-manifest.json' },
   'qemu-args': { type: 'string', description: 'extra QEMU arguments: a JSON array, or words separated by spaces' },
+  sbom: { type: 'string', description: "where to write the warmed image's SBOM (CycloneDX JSON; none for none)", default: '<output without .qcow2>.cdx.json' },
   version: { type: 'string', description: 'lab version recorded in the warm manifest', default: '0.0.0-dev' },
 };
 
@@ -45,7 +46,8 @@ function withAttach(get: (name: string) => string): (name: string) => string {
 }
 
 export const warmCommand: Command = {
-  name: 'warm',
+  name: 'vlab-warm',
+  aliases: ['warm'],
   summary: 'Turn a standard image into a pre-warmed one (boot, init the lab, prove readiness, mark, seal, shut down, flatten).',
   flags: warmFlags,
   details: [
@@ -53,7 +55,7 @@ export const warmCommand: Command = {
     '  labforge warm --image standard.qcow2 --output prewarmed.qcow2 --accelerator tcg --nested false',
     '  labforge warm --image standard.qcow2 --output prewarmed.qcow2 --ssh-user labforge --cloud-init-seed true   # the sealed real appliance',
     '  labforge warm --attach 127.0.0.1:2222 --ssh-key-path build_key   # from a Packer shell-local provisioner',
-    'Prints the result as JSON on stdout (image, warm-seconds, timeline); progress on stderr.',
+    'Prints the result as JSON on stdout (image, sbom, warm-seconds, timeline); progress on stderr.',
     'Exit codes: 0 warmed, 1 the warm failed (nothing left running), 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {
@@ -67,7 +69,7 @@ export const warmCommand: Command = {
     process.once('SIGTERM', onSignal);
     try {
       const result = await warmImage(options, { log, signal: controller.signal });
-      print(JSON.stringify({ image: result.image ?? '', 'warm-seconds': result.warmSeconds, timeline: result.timeline, serialLog: result.serialLog ?? '' }, null, 2));
+      print(JSON.stringify({ image: result.image ?? '', sbom: result.sbom?.path ?? '', 'warm-seconds': result.warmSeconds, timeline: result.timeline, serialLog: result.serialLog ?? '' }, null, 2));
       return 0;
     } catch (e) {
       if (e instanceof WarmError) {

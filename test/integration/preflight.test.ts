@@ -123,8 +123,10 @@ describe('the whole preflight', () => {
     const err = await assertPreflight({ accelerator: 'kvm', kvmDevice: join(dir, 'kvm-missing'), outputDir: dir, requiredDiskBytes: 2 ** 60, requiredMemoryMiB: 256, packer: join(dir, 'no-packer') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PreflightError);
     const lines = (err as Error).message.split('\n');
-    expect(lines.map((l) => l.replace(/:.*/, ''))).toEqual(['preflight packer', 'preflight kvm', 'preflight disk']);
-    for (const l of lines) expect(l).toMatch(/\(fix: .+\)$/);
+    expect(lines.map((l) => l.replace(/:.*/, ''))).toEqual(['preflight packer', 'preflight kvm', 'preflight disk', 'preflight']);
+    for (const l of lines.slice(0, -1)) expect(l).toMatch(/\(fix: .+\)$/);
+    // The missing program's Debian package, in one line.
+    expect(lines.at(-1)).toBe('preflight: install what is missing, as root: apt-get install -y packer');
   });
 
   it('reads its inputs: kvm unless tcg is asked for, twice the image size on disk', () => {
