@@ -1,0 +1,75 @@
+/**
+ * The preflight refuses a host smaller than the chosen Hedgehog topology before Packer starts: one line per
+ * shortfall, saying what the profile needs and what is here (issue 14). Real preflight checks on this machine
+ * (2 cores, a few GiB of memory): the Hedgehog profiles need 24 or 48 vCPUs and 23 or 42.5 GiB.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
+import { readPackerBuildOptions, runPackerBuild, type BuildReporter } from '../../actions/lib/packer-build.js';
+import { checkCpus } from '../../actions/lib/preflight.js';
+import { repoRoot } from '../support/run-action.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'labforge-hh-preflight-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const quiet: BuildReporter = { line: () => undefined, startGroup: () => undefined, endGroup: () => undefined };
+
+describe('the preflight compares the host with the chosen topology', () => {
+  it('fewer CPUs than the profile gives the VM fail with what is needed and what is there', () => {
+    expect(checkCpus({ requiredCpus: 24, cpuCount: 8, profile: 'small' })).toEqual({
+      check: 'cpus',
+      ok: false,
+      detail: '8 CPUs here, the VM needs 24 (resource profile small)',
+      fix: 'use a runner with more cores, or choose a smaller profile (input profile)',
+    });
+    expect(checkCpus({ requiredCpus: 24, cpuCount: 24 })).toEqual({ check: 'cpus', ok: true, detail: '24 CPUs (need 24)' });
+  });
+
+  it.each([
+    ['small', 24, 23552],
+    ['default', 48, 43520],
+  ])('packer-build of the %s topology stops at the preflight on this machine, before Packer starts', async (profile, cpus, memoryMiB) => {
+    // This machine is smaller than either topology; on a machine that is not, there is nothing to refuse.
+    if (availableParallelism() >= cpus) return;
+    const out = join(dir, profile);
+    const options = readPackerBuildOptions(inputsFrom({ appliance: join(repoRoot, 'packer/hedgehog-lab'), profile, version: '1.0.0', 'output-dir': out, 'plugin-cache': 'false' }));
+    const started = Date.now();
+    const err = await runPackerBuild(options, { reporter: quiet }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toContain(`preflight cpus: ${availableParallelism()} CPUs here, the VM needs ${cpus} (resource profile ${profile})`);
+    expect(err?.message).toMatch(new RegExp(`preflight memory: \\d+ MiB memory available, the VM needs ${memoryMiB + 512} MiB`));
+    // one line per failed check, no stack trace
+    for (const line of err!.message.split('\n')) expect(line).toMatch(/^preflight( [a-z-]+)?: /);
+    // Packer never ran: no build log, and it took seconds
+    expect(existsSync(join(out, 'packer-build.log'))).toBe(false);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  }, 120_000);
+});
+
+describe('the registry credential reaches Packer in the environment only', () => {
+  const hedgehog = join(repoRoot, 'packer/hedgehog-lab');
+  it('a USER:TOKEN credential is kept for the PKR_VAR_registry_auth environment variable', () => {
+    const o = readPackerBuildOptions(inputsFrom({ appliance: hedgehog, version: '1.0.0', 'registry-credential': 'attendee:ghp_secret123' }));
+    expect(o.registryCredential).toBe('attendee:ghp_secret123');
+    expect(Object.values(o.vars)).not.toContain('attendee:ghp_secret123');
+  });
+  it('anything else is refused with one line that does not repeat the secret', () => {
+    let err: unknown;
+    try {
+      readPackerBuildOptions(inputsFrom({ appliance: hedgehog, version: '1.0.0', 'registry-credential': 'ghp_only-a-token' }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toBe('registry-credential: is not USER:TOKEN (give the registry user name and token separated by a colon)');
+    expect((err as Error).message).not.toContain('ghp_only');
+  });
+});
