@@ -250,18 +250,30 @@ function checkProperties(props: Record<string, string>, want: ExpectedStandardOv
   if (problems.length > 0) throw new MislabelledOvaError(`${where} is not the standard ${want.appliance} ${want.version}: its OVF properties say ${problems.join(', ')}; refusing to warm it`);
 }
 
-/** Every entry but the manifest must be listed in it with a matching SHA-256; returns the one VMDK disk. */
-function verifyAgainstManifest(entries: TarEntryDigest[], where: string): TarEntryDigest {
-  const mf = entries.find((e) => /\.mf$/i.test(e.name));
-  if (!mf) throw new StandardSourceError(`${where} has no manifest (.mf), so its disk cannot be verified`);
+/**
+ * Every way an OVA's entries and its manifest `mf` disagree, one sentence each, entries in archive order
+ * first (empty: they agree): an entry (other than the manifest and a `.cert`) without a SHA256 line or with
+ * another SHA-256, and a manifest line naming no entry. Shared by the fetch and `labforge verify`.
+ */
+export function manifestProblems(entries: TarEntryDigest[], mf: TarEntryDigest): string[] {
+  const problems: string[] = [];
   const manifest = parseManifest(mf.body!.toString('utf8'));
   for (const e of entries) {
     if (e === mf || /\.cert$/i.test(e.name)) continue;
     const line = manifest.get(e.name);
-    if (!line || line.algorithm !== 'SHA256') throw new StandardSourceError(`${where}: its manifest has no SHA256 line for '${printable(e.name, 100)}'`);
-    if (line.hex !== e.sha256) throw new StandardSourceError(`${where}: '${printable(e.name, 100)}' does not match the OVA's manifest (manifest ${line.hex}, content ${e.sha256})`);
+    if (!line || line.algorithm !== 'SHA256') problems.push(`its manifest has no SHA256 line for '${printable(e.name, 100)}'`);
+    else if (line.hex !== e.sha256) problems.push(`'${printable(e.name, 100)}' does not match the OVA's manifest (manifest ${line.hex}, content ${e.sha256})`);
   }
-  for (const name of manifest.keys()) if (!entries.some((e) => e.name === name)) throw new StandardSourceError(`${where}: its manifest lists '${printable(name, 100)}', which is not in the archive`);
+  for (const name of manifest.keys()) if (!entries.some((e) => e.name === name)) problems.push(`its manifest lists '${printable(name, 100)}', which is not in the archive`);
+  return problems;
+}
+
+/** Every entry but the manifest must be listed in it with a matching SHA-256; returns the one VMDK disk. */
+function verifyAgainstManifest(entries: TarEntryDigest[], where: string): TarEntryDigest {
+  const mf = entries.find((e) => /\.mf$/i.test(e.name));
+  if (!mf) throw new StandardSourceError(`${where} has no manifest (.mf), so its disk cannot be verified`);
+  const problems = manifestProblems(entries, mf);
+  if (problems.length > 0) throw new StandardSourceError(`${where}: ${problems[0]}`);
   const disks = entries.filter((e) => /\.vmdk$/i.test(e.name));
   if (disks.length !== 1) throw new StandardSourceError(`${where} holds ${disks.length} VMDK disks; a labforge OVA has exactly one`);
   return disks[0]!;
