@@ -3,7 +3,10 @@
  * listener), with wait-seconds 0. Target: at most 2 s per cause. The sshd start and the user creation are
  * not timed; each scenario's diagnosis is run `--runs` times (default 5) and the median and maximum shown.
  *
- *   npm run build && node build/bench/ssh-diagnose.js [--runs 5] [--json]
+ *   npm run bench -- --only ssh-diagnose [--quick]
+ *   node build/bench/ssh-diagnose.js [--quick] [--runs 5] [--json]
+ *
+ * --quick: 1 run per scenario (--runs 1); the same scenarios against the same servers.
  *
  * Needs root (it creates a throwaway user and runs /usr/sbin/sshd), like the integration tests.
  */
@@ -81,8 +84,9 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
-  const runs = Math.max(1, Number(values.runs));
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const runs = Number(values.runs ?? (values.quick ? '1' : '5'));
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: '${values.runs}' is not a positive whole number`);
   const dir = mkdtempSync(join(tmpdir(), 'labforge-bench-ssh-'));
   const ed = generateClientKey(dir, 'ed25519');
   const rsa = generateClientKey(dir, 'rsa');
@@ -136,11 +140,13 @@ async function main(): Promise<number> {
     const table = rows.map((r) => [r.cause, r.what, r.got === r.cause ? 'right' : `WRONG: ${r.got}`, String(r.medianMs), String(r.maxMs), (r.maxMs / TARGET_MS).toFixed(2)]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? '').length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 3 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' | ')} |`;
-    console.log(`ssh-diagnose time to verdict, loopback, ${runs} runs each, timeout-seconds ${TIMEOUT} for the timeout causes (${TIMEOUT_OTHERS} for the rest), wait-seconds 0, target <= ${TARGET_MS} ms`);
+    console.log(`ssh-diagnose time to verdict, loopback, ${runs} run${runs === 1 ? '' : 's'} each, timeout-seconds ${TIMEOUT} for the timeout causes (${TIMEOUT_OTHERS} for the rest), wait-seconds 0, target <= ${TARGET_MS} ms`);
+    console.log('');
     console.log(line(header));
     console.log(`|${widths.map((w, i) => (i >= 3 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
     for (const row of table) console.log(line(row));
     const over = rows.filter((r) => r.maxMs > TARGET_MS);
+    console.log('');
     console.log(`${rows.length} scenarios, ${wrong.length} wrong verdicts, ${over.length} over the target`);
   }
   return wrong.length > 0 ? 1 : 0;

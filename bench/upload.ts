@@ -1,10 +1,13 @@
 /**
  * upload-artifact benchmark (not part of `npm test`: it moves GiBs).
  *
- *   npm run build && node build/bench/upload.js [--dir /var/tmp] [--sizes 1,4] [--parallelism 8] [--chunk-size-mib 16] [--wan-mibps 32]
+ *   npm run bench -- --only upload [--quick]
+ *   node build/bench/upload.js [--quick] [--dir /var/tmp] [--sizes 1,4] [--parallelism 8] [--chunk-size-mib 16] [--wan-mibps 32]
  *
- * 1. One-pass hashing (SHA-256 + CRC32C) of a 1 GiB file vs `sha256sum` of the same file.
- * 2. Upload of 1 GiB and 4 GiB files to the GCS emulator (run in its own process): labforge's upload
+ * --quick: files of 0.25 and 0.5 GiB (--sizes 0.25,0.5) instead of 1 and 4 GiB; the same measurements.
+ *
+ * 1. One-pass hashing (SHA-256 + CRC32C) of the smallest file (1 GiB) vs `sha256sum` of the same file.
+ * 2. Upload of the 1 GiB and 4 GiB files to the GCS emulator (run in its own process): labforge's upload
  *    (parallel parts + compose + verify + publish) vs the library's default `bucket.upload()`; MiB/s,
  *    ratio and peak RSS of the uploading process (each upload runs in a fresh process). Once against an
  *    unthrottled emulator (CPU-bound on this machine) and once against one that caps every connection at
@@ -83,7 +86,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       dir: { type: 'string', default: '/var/tmp' },
-      sizes: { type: 'string', default: '1,4' },
+      quick: { type: 'boolean', default: false },
+      sizes: { type: 'string' },
       parallelism: { type: 'string', default: '8' },
       'chunk-size-mib': { type: 'string', default: '16' },
       'serve-emulator': { type: 'string' },
@@ -102,8 +106,9 @@ async function main(): Promise<void> {
     return measureMode(kind!, file!, endpoint!, key!, parallelism, chunkMiB);
   }
 
+  const sizes = (values.sizes ?? (values.quick ? '0.25,0.5' : '1,4')).split(',').map(Number);
+  if (sizes.some((g) => !(g > 0))) throw new Error(`--sizes: '${values.sizes}' is not a list of positive GiB sizes`);
   const work = mkdtempSync(join(values.dir!, 'labforge-bench-upload-'));
-  const sizes = values.sizes!.split(',').map(Number);
   const rows: string[] = [];
   const wanMiBps = Number(values['wan-mibps']);
   const startEmulator = (sub: string, mibps: number) => {

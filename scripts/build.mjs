@@ -2,7 +2,8 @@
 // Bundles every action (actions/<name>/main.ts → actions/<name>/dist/index.js), the CLI (cli/labforge.ts →
 // cli/dist/index.js) and the benchmarks (build/bench, not committed). The action and CLI bundles are committed, so
 // a workflow runs labforge from its checkout without installing anything (no npm ci in a job that holds tokens).
-// `--check` bundles them into a temporary directory and fails if the committed dist/ differs.
+// `--check` bundles them into a temporary directory and fails if the committed dist/ differs. `--bench` bundles
+// only the benchmarks (they import actions/lib from source; `npm run bench` uses it and leaves dist/ alone).
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
+const benchOnly = process.argv.includes('--bench');
 
 // The @actions packages are ESM-only and some dependencies use import.meta.url, so the bundles are ESM;
 // CommonJS dependencies inside them still need require/__filename/__dirname.
@@ -29,8 +31,11 @@ const common = {
   format: 'esm',
   target: 'node20',
   banner: { js: banner },
-  // ssh2's optional native addons: without them ssh2 falls back to pure JavaScript.
-  external: ['cpu-features', '*.node'],
+  // ssh2's optional native addons: without them ssh2 falls back to pure JavaScript. Only those: a wider '*.node'
+  // would also leave out JavaScript modules named index.node.js (@cyclonedx/cyclonedx-library's './contrib/index.node').
+  // libxmljs2: @cyclonedx/cyclonedx-library's optional XML validator (native, not installed; the library tries it
+  // and goes without).
+  external: ['cpu-features', '*/sshcrypto.node', 'libxmljs2'],
   logLevel: 'warning',
   legalComments: 'none',
 };
@@ -73,13 +78,17 @@ if (check) {
     rmSync(tmp, { recursive: true, force: true });
   }
 } else {
-  await bundleAll(root);
-  rmSync(join(root, 'build', 'cli.js'), { force: true });
-  rmSync(join(root, 'build', 'cli.js.map'), { force: true });
+  if (!benchOnly) {
+    await bundleAll(root);
+    rmSync(join(root, 'build', 'cli.js'), { force: true });
+    rmSync(join(root, 'build', 'cli.js.map'), { force: true });
+  }
+  // Every bench/*.ts is an entry point (the benchmarks and their runner, run.ts); bench/lib is bundled into them.
   const benchDir = join(root, 'bench');
   const benches = existsSync(benchDir) ? readdirSync(benchDir).filter((f) => f.endsWith('.ts')).map((f) => join(benchDir, f)) : [];
   if (benches.length > 0) {
     await build({ ...common, entryPoints: benches, outdir: join(root, 'build', 'bench'), sourcemap: true });
   }
-  console.log(`build: ${actions.length} actions, cli${benches.length ? `, ${benches.length} benchmarks` : ''}`);
+  const benchCount = benches.filter((f) => !f.endsWith('run.ts')).length;
+  console.log(`build: ${benchOnly ? '' : `${actions.length} actions, cli, `}${benchCount} benchmarks${benches.length > benchCount ? ' and their runner' : ''}`);
 }
