@@ -69,14 +69,62 @@ export function commandHelp(cmd: Command): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Checks argv against the command's flags before parseArgs sees it, so every usage mistake reads as one line
+ * naming the flag: an unknown option, a switch given a value, a flag that takes a value but is followed by
+ * another `--option` (or nothing). A negative number after a flag that takes a value (`--size -5`) is passed
+ * on as that flag's value, so the lib's range check answers it rather than parseArgs' "ambiguous".
+ */
+function normalizeArgv(options: Record<string, { type: 'string' | 'boolean' }>, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg === '-h') {
+      out.push('--help');
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      out.push(arg);
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new UsageError(`unknown option ${printable(arg, 80)}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const spec = Object.hasOwn(options, name) ? options[name] : undefined;
+    if (!spec) throw new UsageError(`unknown option --${printable(name, 80)}`);
+    if (spec.type === 'boolean') {
+      if (eq !== -1) throw new UsageError(`option --${name} is a switch and takes no value (write --${name} alone)`);
+      out.push(arg);
+      continue;
+    }
+    if (eq !== -1) {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === undefined) throw new UsageError(`option --${name} needs a value (write --${name} VALUE)`);
+    if (next.startsWith('-') && !/^-\d|^-\.\d/.test(next) && next !== '-') {
+      throw new UsageError(`option --${name} needs a value but is followed by the option ${printable(next.split('=')[0], 80)} (write --${name}=VALUE if the value really starts with '-')`);
+    }
+    out.push(`--${name}=${next}`);
+    i++;
+  }
+  return out;
+}
+
 /** Parses argv for a command into a {@link CommandContext}. */
 export function parseCommandArgs(cmd: Command, argv: string[]): { get: InputGetter; positionals: string[]; help: boolean } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
   for (const [name, spec] of Object.entries(cmd.flags)) options[name] = spec.multiple ? { type: spec.type, multiple: true } : { type: spec.type };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: normalizeArgv(options, argv), options, allowPositionals: true, strict: true });
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
   const values: Record<string, string | undefined> = {};
@@ -106,7 +154,7 @@ export async function runCommand(cmd: Command, argv: string[], invokedAs: string
     });
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`labforge ${name}: ${printable(e.message, 1000)}\nRun 'labforge ${name} --help' for the flags.\n`);
+      process.stderr.write(`labforge ${name}: ${printable(e.message, 1000)} (see labforge ${name} --help)\n`);
       return 2;
     }
     if (e instanceof InputError) {

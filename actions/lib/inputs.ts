@@ -5,6 +5,8 @@
  * passes `core.getInput`, the CLI passes its parsed `--flags`. Validation therefore lives in one place and an
  * invalid value reads the same in a workflow log and on a terminal.
  */
+import { statSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import semver from 'semver';
 import { printable } from './escape.js';
 
@@ -114,4 +116,58 @@ export function readList(get: InputGetter, name: string): string[] {
     .split(/[\n,]/)
     .map((s) => s.trim())
     .filter((s) => s !== '');
+}
+
+/** `stat` that answers undefined for a path that does not exist (or whose parent is a file: ENOTDIR). */
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The nearest existing ancestor of `path` must be a directory: a file on the way is ENOTDIR later. */
+function checkParents(path: string, input: string): void {
+  for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
+    const st = statOrUndefined(dir);
+    if (st) {
+      if (!st.isDirectory()) throw new InputError(input, `${printable(dir, 200)} is a file, expected a directory`, `give a path whose parent directories are directories, or move ${printable(dir, 200)} away`);
+      return;
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+/**
+ * Checks a directory a command writes into (it may not exist yet and is then created): neither it nor any
+ * parent on the way may be a file. Called before any work, so ENOTDIR/EEXIST never surface later.
+ */
+export function checkOutputDirectory(path: string, input: string): string {
+  const st = statOrUndefined(path);
+  if (st && !st.isDirectory()) throw new InputError(input, `${printable(path, 200)} is a file, expected a directory`, 'give a directory (it is created when missing), or move the file away');
+  if (!st) checkParents(path, input);
+  return path;
+}
+
+/** Checks a file a command will write: not an existing directory, and no parent on the way is a file. */
+export function checkOutputFile(path: string, input: string): string {
+  const st = statOrUndefined(path);
+  if (st?.isDirectory()) throw new InputError(input, `${printable(path, 200)} is a directory, expected a file`, 'give the path of the file to write, not a directory');
+  checkParents(path, input);
+  return path;
+}
+
+/**
+ * Checks a file a command reads: it exists, is a regular file (not a directory) and, with `nonEmpty`,
+ * holds at least one byte. Returns its stats.
+ */
+export function checkInputFile(path: string, input: string, opts: { nonEmpty?: boolean; what?: string } = {}): Stats {
+  const what = opts.what ?? 'the file';
+  const st = statOrUndefined(path);
+  if (!st) throw new InputError(input, `${printable(path, 200)} does not exist`, `give the path of ${what}`);
+  if (st.isDirectory()) throw new InputError(input, `${printable(path, 200)} is a directory, expected a file`, `give the path of ${what}`);
+  if (!st.isFile()) throw new InputError(input, `${printable(path, 200)} is not a regular file`, `give the path of ${what}`);
+  if (opts.nonEmpty && st.size === 0) throw new InputError(input, `${printable(path, 200)} is empty (0 bytes)`, `give ${what}; this file holds nothing`);
+  return st;
 }

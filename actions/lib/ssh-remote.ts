@@ -23,7 +23,12 @@ export interface SshTarget {
   privateKey: string | Buffer;
   /** Passphrase of an encrypted private key. */
   passphrase?: string;
+  /** The host key's SHA256 fingerprint (`SHA256:…`, as ssh-keygen -lf prints it): any other key is refused. */
+  expectedHostKey?: string;
 }
+
+/** The server's host key is not the expected one (never retried: it will not change). */
+export class HostKeyMismatchError extends Error {}
 
 export interface ConnectOptions extends SshTarget {
   /** Give up after this long in total (default 5 minutes). */
@@ -249,10 +254,12 @@ function connectOnce(target: SshTarget, attemptTimeoutMs: number, signal?: Abort
   return new Promise((resolve, reject) => {
     const client = new Client();
     let fingerprint = '';
+    let mismatch: HostKeyMismatchError | undefined;
     let settled = false;
-    const done = (err?: Error) => {
+    const done = (error?: Error) => {
       if (settled) return;
       settled = true;
+      const err = error && mismatch ? mismatch : error;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (err) {
@@ -280,9 +287,14 @@ function connectOnce(target: SshTarget, attemptTimeoutMs: number, signal?: Abort
       readyTimeout: attemptTimeoutMs,
       keepaliveInterval: 15_000,
       keepaliveCountMax: 8,
-      // A freshly built VM has a fresh host key: there is nothing to pin it to. Record its fingerprint.
+      // A freshly built VM has a fresh host key: there is nothing to pin it to unless the caller knows it.
+      // Record its fingerprint; refuse any other key than an expected one.
       hostVerifier: (key: Buffer) => {
         fingerprint = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+        if (target.expectedHostKey && fingerprint !== target.expectedHostKey) {
+          mismatch = new HostKeyMismatchError(`the host key of ${target.host}:${target.port} is ${fingerprint}, not the expected ${target.expectedHostKey}`);
+          return false;
+        }
         return true;
       },
     };
@@ -306,6 +318,7 @@ export async function connectSsh(options: ConnectOptions): Promise<RemoteSession
       return await connectOnce(options, Math.min(attemptTimeoutMs, Math.max(remaining, 1_000)), signal);
     } catch (e) {
       if (signal?.aborted) throw abortError(signal, 'connecting over SSH');
+      if (e instanceof HostKeyMismatchError) throw new Error(`SSH to ${target}: ${e.message}; refusing to log in`, { cause: e });
       lastError = e as Error;
       // A key the server refuses will not start working: stop early instead of retrying for minutes.
       if (/All configured authentication methods failed/i.test(lastError.message) && attempts >= refusedKeyAttempts) {

@@ -153,7 +153,7 @@ describe('labforge detect-build-type', () => {
     expect(bad.stderr).toMatch(/version: 'one' is not a semantic version/);
     const unknown = await runCli(['detect-build-type', '--colour', 'red']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/Unknown option '--colour'/);
+    expect(unknown.stderr).toBe('labforge detect-build-type: unknown option --colour (see labforge detect-build-type --help)\n');
     const cmd = await runCli(['launch']);
     expect(cmd.code).toBe(2);
     expect(cmd.stderr).toMatch(/unknown command 'launch'/);

@@ -57,6 +57,18 @@ describe('connecting', () => {
     const err = await connectSsh({ host: sshd.host, port: sshd.port, username: user.name, privateKey: readFileSync(join(keyDir, 'other'), 'utf8'), timeoutMs: 60_000, retryDelayMs: 100 }).catch((e: unknown) => e as Error);
     expect((err as Error).message).toMatch(/refused the key for user/);
   });
+
+  it('logs in when the host key is the expected one, and refuses another at once without retrying', async () => {
+    const pinned = await connectSsh({ host: sshd.host, port: sshd.port, username: user.name, privateKey, expectedHostKey: sshd.hostKeyFingerprint, timeoutMs: 20_000 });
+    pinned.close();
+    const wrong = 'SHA256:' + 'A'.repeat(43);
+    const failures: string[] = [];
+    const started = Date.now();
+    const err = await connectSsh({ host: sshd.host, port: sshd.port, username: user.name, privateKey, expectedHostKey: wrong, timeoutMs: 60_000, retryDelayMs: 100, onAttemptFailed: (_n, e) => failures.push(e.message) }).catch((e: unknown) => e as Error);
+    expect((err as Error).message).toBe(`SSH to ${user.name}@${sshd.host}:${sshd.port}: the host key of ${sshd.host}:${sshd.port} is ${sshd.hostKeyFingerprint}, not the expected ${wrong}; refusing to log in`);
+    expect(failures).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });
 
 describe('running commands', () => {

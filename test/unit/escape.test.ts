@@ -126,7 +126,7 @@ describe('copy-paste commands', () => {
 
   /** Runs command lines in sh with the download and checksum tools stubbed to print their arguments. */
   function runStubbed(commands: string[]): string[] {
-    const stubs = ['curl', 'wget', 'aria2c', 'rsync', 'cp', 'sha256sum', 'shasum'].map((t) => `${t}() { printf '%s\\n' "$@"; }`).join('\n');
+    const stubs = ['curl', 'wget', 'aria2c', 'rsync', 'cp', 'sha256sum', 'shasum', 'labforge', 'gh'].map((t) => `${t}() { printf '%s\\n' "$@"; }`).join('\n');
     const out = execFileSync('sh', ['-c', `${stubs}\n${commands.join('\n')}`], { cwd: dir, encoding: 'utf8' });
     return out.split('\n');
   }
@@ -170,10 +170,17 @@ describe('copy-paste commands', () => {
     const url = `https://storage.example/o?sig=a'b&c=$(touch ${marker})`;
     const notes = renderReleaseNotes({ appliance: 'demo-lab', buildType: 'standard', version: '1.0.0', fileName: name, sha256: 'b'.repeat(64), firstBoot: 'about a minute', downloadUrl: url });
     const bash = [...notes.matchAll(/```bash\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.trim().split('\n'));
-    expect(bash.length).toBe(3);
+    // curl, sha256sum, shasum, labforge verify (no attestation here: no gh line)
+    expect(bash.length).toBe(4);
     const args = runStubbed(bash.map((l) => l.replace(/\s+# (Linux|macOS)$/, '')));
     expect(existsSync(marker)).toBe(false);
     expect(args).toEqual(expect.arrayContaining(['-fL', '-C', '-', '-o', name, url, '-c', `${name}.sha256`]));
     expect(notes).toContain(`(Get-FileHash -LiteralPath '${name.replace(/'/g, "''")}' -Algorithm SHA256).Hash`);
+    // With provenance: the gh line quotes the file name and the repository as well.
+    const attested = renderReleaseNotes({ appliance: 'demo-lab', buildType: 'standard', version: '1.0.0', fileName: name, sha256: 'b'.repeat(64), firstBoot: 'about a minute', downloadUrl: url, attestationRepo: `o/r$(touch ${marker})` });
+    const ghLine = [...attested.matchAll(/```bash\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.trim().split('\n')).filter((l) => l.startsWith('gh '));
+    expect(ghLine).toHaveLength(1);
+    expect(runStubbed(ghLine)).toEqual(expect.arrayContaining(['attestation', 'verify', name, '--repo', `o/r$(touch ${marker})`]));
+    expect(existsSync(marker)).toBe(false);
   });
 });

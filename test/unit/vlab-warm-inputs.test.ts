@@ -19,7 +19,7 @@ beforeAll(() => {
   key = join(dir, 'id');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   image = join(dir, 'standard.qcow2');
-  writeFileSync(image, '');
+  writeFileSync(image, 'not a real qcow2, but not empty: it is never booted here');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,18 +54,18 @@ describe('vlab-warm inputs', () => {
   });
 
   it('takes the key as text or as a file, not both, and never a public key', () => {
-    expect(() => readWarmOptions(inputsFrom({ 'ssh-key': 'not a key', host: 'h', port: '22' }))).toThrow(/ssh-key: does not look like a private key/);
-    expect(inputError({ 'ssh-key-path': `${key}.pub`, host: 'h', port: '22' }).input).toBe('ssh-key-path');
-    const both = () => readWarmOptions(inputsFrom({ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----', 'ssh-key-path': key, host: 'h', port: '22' }));
+    expect(() => readWarmOptions(inputsFrom({ 'ssh-key': 'not a key', host: '127.0.0.1', port: '22' }))).toThrow(/ssh-key: does not look like a private key/);
+    expect(inputError({ 'ssh-key-path': `${key}.pub`, host: '127.0.0.1', port: '22' }).input).toBe('ssh-key-path');
+    const both = () => readWarmOptions(inputsFrom({ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----', 'ssh-key-path': key, host: '127.0.0.1', port: '22' }));
     expect(both).toThrow(/both ssh-key and ssh-key-path/);
   });
 
   it('checks output before anything boots: not a directory, in a directory that exists and can be written', () => {
     const isDir = inputError({ image, output: dir });
     expect(isDir.input).toBe('output');
-    expect(isDir.message).toBe(`output: ${dir} is a directory (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)`);
+    expect(isDir.message).toBe(`output: ${dir} is a directory, expected a file (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)`);
     expect(inputError({ image, output: join(dir, 'missing', 'out.qcow2') }).message).toBe(`output: directory ${join(dir, 'missing')} does not exist (create it first)`);
-    expect(inputError({ image, output: join(image, 'out.qcow2') }).message).toMatch(/^output: .*standard\.qcow2 is not a directory/);
+    expect(inputError({ image, output: join(image, 'out.qcow2') }).message).toMatch(/^output: .*standard\.qcow2 is a file, expected a directory/);
   });
 
   it('refuses an output directory this user cannot write to (as an unprivileged user, through the CLI when this runs as root)', () => {
@@ -91,14 +91,14 @@ describe('vlab-warm inputs', () => {
     const t0 = Date.now();
     const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'labforge'), 'warm', '--image', image, '--output', dir, '--ssh-key-path', key, '--accelerator', 'tcg'], { encoding: 'utf8' });
     expect(run.status).toBe(2);
-    expect(run.stderr).toBe(`labforge warm: output: ${dir} is a directory (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)\n`);
+    expect(run.stderr).toBe(`labforge warm: output: ${dir} is a directory, expected a file (give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2)\n`);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(spawnSync('pgrep', ['-f', `qemu-system.*${dir}`], { encoding: 'utf8' }).stdout.trim()).toBe('');
   });
 
   it('rejects a relative marker path and a bad version', () => {
-    expect(inputError({ host: 'h', port: '22', 'marker-path': 'etc/marker' }).input).toBe('marker-path');
-    expect(inputError({ host: 'h', port: '22', version: 'latest' }).input).toBe('version');
+    expect(inputError({ host: '127.0.0.1', port: '22', 'marker-path': 'etc/marker' }).input).toBe('marker-path');
+    expect(inputError({ host: '127.0.0.1', port: '22', version: 'latest' }).input).toBe('version');
   });
 });
 
