@@ -94,4 +94,13 @@ build {
     execute_command = "sudo -n env {{ .Vars }} bash -euo pipefail '{{ .Path }}'"
     inline          = ["/usr/local/sbin/hedgehog-lab-seal --remove-all-authorized-keys"]
   }
+
+  # The package inventory the seal took (the image is final now), fetched into
+  # the build's output directory: packer-build turns it into the appliance's
+  # CycloneDX SBOM beside the OVA.
+  provisioner "file" {
+    direction   = "download"
+    source      = "/var/lib/hedgehog-lab/sbom-inventory.json"
+    destination = "${var.output_directory}/sbom-inventory.json"
+  }
 }

@@ -10,7 +10,8 @@
 #   --build-type TYPE   marker to write (default standard). The warm stage
 #                       writes "prewarmed" itself, after readiness is proven.
 # Installs:
-#   /usr/local/sbin/hedgehog-lab, /usr/local/sbin/hedgehog-lab-seal
+#   /usr/local/sbin/hedgehog-lab, /usr/local/sbin/hedgehog-lab-seal,
+#   /usr/local/sbin/hedgehog-lab-sbom-inventory (the seal runs it)
 #   /usr/local/lib/hedgehog-lab/drivers/*.sh
 #   /etc/systemd/system/{hedgehog-lab,hedgehog-lab-hostkeys,test-lab,hhfab-vlab}.service
 #   /etc/hedgehog-lab/lab.conf, /etc/hedgehog-lab/build-type, /var/lib/hedgehog-lab/
@@ -57,6 +58,7 @@ install -d -m 0755 "$root/usr/local/sbin" "$root/usr/local/lib/hedgehog-lab/driv
   "$root/etc/hedgehog-lab" "$root/var/lib/hedgehog-lab"
 install -m 0755 "$SRC/hedgehog-lab" "$root/usr/local/sbin/hedgehog-lab"
 install -m 0755 "$SRC/seal.sh" "$root/usr/local/sbin/hedgehog-lab-seal"
+install -m 0755 "$SRC/sbom-inventory.sh" "$root/usr/local/sbin/hedgehog-lab-sbom-inventory"
 install -m 0755 "$SRC"/drivers/*.sh "$root/usr/local/lib/hedgehog-lab/drivers/"
 install -m 0644 "$SRC"/systemd/*.service "$root/etc/systemd/system/"
 

@@ -12,17 +12,24 @@
 #     user-data (it holds the build key)
 #   - build-time authorized keys removed (--remove-authorized-keys USER, or
 #     every user's, root's included: --remove-all-authorized-keys)
+#   - users the image must not ship removed (--remove-user USER: the
+#     distribution's default user, e.g. ubuntu): passwd, shadow, group
+#     memberships, sudoers.d lines, home under /home
+#   - registry credentials removed, always: docker's config.json of root and
+#     every /home user, the build's tmpfs copy (/run/hedgehog-lab/registry),
+#     and lab.conf lines whose key names a token, password, secret or auth
 #   - DHCP leases, random seed (and its save at this shutdown), journal, apt
 #     caches and shell history removed
 #   - free space trimmed (fstrim), so that the exported disk stays small
 #
 # Usage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys]
-#                [--no-trim] [--keep-logs]
+#                [--remove-user USER]... [--no-trim] [--keep-logs]
 #   --root DIR                      seal the tree at DIR instead of / (image builds, tests)
 #   --remove-authorized-keys USER   delete USER's ~/.ssh/authorized_keys (repeatable)
 #   --remove-all-authorized-keys    delete authorized_keys and authorized_keys2 of every
 #                                   user of the tree's passwd (root too) and under /home;
 #                                   never through a symlink (a symlinked ~/.ssh is refused)
+#   --remove-user USER              remove USER from the tree (repeatable; absent: a note)
 #   --no-trim                       skip fstrim (always skipped with --root)
 #   --keep-logs                     keep /var/log and the journal
 # Exit codes: 0 sealed, 1 a step failed, 2 usage error.
@@ -33,9 +40,10 @@ trim=1
 keep_logs=0
 remove_all_keys=0
 remove_keys_for=()
+remove_users=()
 
 usage_error() {
-  printf 'seal.sh: %s\nUsage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys] [--no-trim] [--keep-logs]\n' "$*" >&2
+  printf 'seal.sh: %s\nUsage: seal.sh [--root DIR] [--remove-authorized-keys USER]... [--remove-all-authorized-keys] [--remove-user USER]... [--no-trim] [--keep-logs]\n' "$*" >&2
   exit 2
 }
 
@@ -46,6 +54,7 @@ while (($#)); do
     --remove-all-authorized-keys) remove_all_keys=1 ;;
     --no-trim) trim=0 ;;
     --keep-logs) keep_logs=1 ;;
+    --remove-user) [[ $# -ge 2 && $2 =~ ^[a-z_][a-z0-9_-]*$ ]] || usage_error "--remove-user needs a user name"; remove_users+=("$2"); shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) usage_error "unknown argument: $1" ;;
   esac
@@ -105,6 +114,45 @@ if ((remove_all_keys)); then
   say "removed the authorized keys of every user"
 fi
 
+# Users the image must not ship: their entries (file contents rewritten in
+# place, so owner and mode stay), group memberships, sudoers lines and home.
+for user in "${remove_users[@]}"; do
+  if ! home="$(home_of "$user")"; then
+    say "no user $user in the tree: nothing to remove"
+    continue
+  fi
+  for f in passwd shadow group gshadow subuid subgid; do
+    [[ -f $root/etc/$f ]] || continue
+    awk -F: -v OFS=: -v u="$user" -v f="$f" '$1 == u { next }
+      f == "group" || f == "gshadow" {
+        for (i = (f == "group" ? 4 : 3); i <= 4 && i <= NF; i++) {
+          n = split($i, m, ","); out = ""
+          for (j = 1; j <= n; j++) if (m[j] != u) out = out (out == "" ? "" : ",") m[j]
+          $i = out
+        }
+      } { print }' "$root/etc/$f" >"$root/etc/$f.seal-new"
+    cat "$root/etc/$f.seal-new" >"$root/etc/$f"
+    rm -f "$root/etc/$f.seal-new"
+  done
+  if [[ -d $root/etc/sudoers.d ]]; then
+    find -P "$root/etc/sudoers.d" -maxdepth 1 -type f -exec sed -i -E "/^[[:space:]]*${user}[[:space:]]/d" {} +
+  fi
+  if [[ $home == /home/?* && -d $root$home && ! -L $root$home ]]; then rm -rf -- "$root$home"; fi
+  say "removed user $user"
+done
+
+# Registry credentials never ship: docker's config (what hhfab and oras read),
+# the build's tmpfs copy, and secrets in lab.conf.
+rm -rf "$root/run/hedgehog-lab/registry"
+for docker_dir in "$root/root/.docker" "$root"/home/*/.docker; do
+  [[ -d $docker_dir && ! -L $docker_dir ]] || continue
+  find -P "$docker_dir" -maxdepth 1 \( -name config.json -o -name 'config.json.*' \) -delete
+done
+if [[ -f $root/etc/hedgehog-lab/lab.conf ]]; then
+  sed -i -E '/^[[:space:]]*[A-Z0-9_]*(TOKEN|PASSWORD|PASSWD|SECRET|AUTH)[A-Z0-9_]*=/d' "$root/etc/hedgehog-lab/lab.conf"
+fi
+say "registry credentials removed"
+
 # machine-id: empty file, not absent (absent makes some tools fail; empty
 # tells systemd "first boot": it generates and commits a new id).
 if [[ -e $root/etc/machine-id ]]; then
@@ -157,6 +205,17 @@ if ((keep_logs == 0)); then
   # orchestrator's own log: it tells how the lab was initialized.
   find "$root/var/log" -type f ! -name 'hedgehog-lab.log' -exec truncate -s 0 {} + 2>/dev/null || true
   say "logs cleared"
+fi
+
+# The package inventory the build turns into the appliance's SBOM (taken last:
+# the image is final now), in /var/lib/hedgehog-lab/sbom-inventory.json. A
+# tree without a dpkg database (not Debian/Ubuntu) has none.
+if [[ -f $root/var/lib/dpkg/status ]]; then
+  inventory="$(dirname "${BASH_SOURCE[0]}")/hedgehog-lab-sbom-inventory"
+  [[ -x $inventory ]] || inventory="$(dirname "${BASH_SOURCE[0]}")/sbom-inventory.sh"
+  "$inventory" ${root:+--root "$root"} || { say "the SBOM package inventory failed"; exit 1; }
+else
+  say "no dpkg database in the tree: no SBOM package inventory"
 fi
 
 if ((trim)) && [[ -z $root ]]; then
