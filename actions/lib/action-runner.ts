@@ -79,8 +79,11 @@ export function setOutputs(outputs: Record<string, string>): void {
   for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
 }
 
-/** Writes a two-column job summary table under a heading. */
-export async function writeSummaryTable(heading: string, rows: [string, string][], after?: string): Promise<void> {
+/**
+ * Writes a two-column job summary table under a heading; `chart` (a markdown block such as the phase timeline
+ * of summary-gantt.ts) goes right below the table, `after` below that.
+ */
+export async function writeSummaryTable(heading: string, rows: [string, string][], after?: string, chart?: string): Promise<void> {
   const summary = core.summary.addHeading(heading, 3).addTable([
     [
       { data: 'What', header: true },
@@ -88,6 +91,8 @@ export async function writeSummaryTable(heading: string, rows: [string, string][
     ],
     ...rows.map(([k, v]) => [k, v]),
   ]);
+  // The blank line ends the table's HTML block: only then is a fenced block after it rendered as markdown.
+  if (chart) summary.addRaw(`\n${chart}`, true);
   if (after) summary.addRaw(after, true);
   await summary.write();
 }

@@ -8,12 +8,16 @@ import { publishRelease, type PublishedRelease } from './github-release.js';
 import { readReleaseFacts, releaseTitle, renderReleaseNotes, type ReleaseFacts } from './release-notes.js';
 import { parseReleaseTag, releaseTag } from './release-names.js';
 import semver from 'semver';
+import { basename } from 'node:path';
+import { describeSbomFile } from './sbom-publish.js';
 
 export interface BuildReleaseOptions {
   /** `<name>.ova.sha256`: names the OVA and its checksum; attached to the release. */
   sha256File: string;
   /** `<name>.metadata.json`: attached when given. */
   metadataFile?: string;
+  /** `<name>.cdx.json`, the SBOM: attached when given; must be the one the metadata lists (same SHA-256). */
+  sbomFile?: string;
   /** The release tag; default the pushed tag (`GITHUB_REF`), else the tag the build's type and version name. */
   tag?: string;
   /** `owner/name`; default `GITHUB_REPOSITORY`. */
@@ -37,6 +41,8 @@ export interface BuildReleaseOptions {
   /** The build run's URL for the notes; default from GITHUB_SERVER_URL/REPOSITORY/RUN_ID. */
   runUrl?: string;
   gitSha?: string;
+  /** `owner/name` whose workflow attested the OVA's build provenance; the notes then show `gh attestation verify`. */
+  attestationRepo?: string;
 }
 
 export interface BuildReleaseResult {
@@ -64,9 +70,14 @@ export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv
   const apiUrl = readString(get, 'api-url', env.GITHUB_API_URL ?? 'https://api.github.com');
   if (!/^https?:\/\/[^\s/]+/.test(apiUrl)) throw new InputError('api-url', `'${apiUrl}' is not an http(s) URL`, 'give the REST API base URL, e.g. https://api.github.com');
   const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  const attestationRepo = readString(get, 'attestation-repo') || undefined;
+  if (attestationRepo !== undefined && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(attestationRepo)) {
+    throw new InputError('attestation-repo', `'${attestationRepo.slice(0, 80)}' is not owner/name`, 'give the repository whose workflow attested the OVA (github.repository), or leave the flag out');
+  }
   return {
     sha256File: readRequired(get, 'sha256-file', 'give the <name>.ova.sha256 file published with the OVA'),
     metadataFile: readString(get, 'metadata-file') || undefined,
+    sbomFile: readString(get, 'sbom-file') || undefined,
     tag: readName(get, 'tag', refTag, 'a tag such as v1.4.0') || undefined,
     repository,
     size: get('size').trim() === '' ? undefined : readInt(get, 'size', 0, { min: 1 }),
@@ -82,6 +93,7 @@ export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv
     dryRun,
     runUrl: env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined,
     gitSha: env.GITHUB_SHA || undefined,
+    attestationRepo,
   };
 }
 
@@ -102,6 +114,7 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
       reason: options.reason,
       runUrl: options.runUrl,
       gitSha: options.gitSha,
+      attestationRepo: options.attestationRepo,
     },
   });
   const tag = options.tag ?? releaseTag(facts.buildType, facts.version);
@@ -114,6 +127,7 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
       `release ${facts.fileName} under ${releaseTag(facts.buildType, facts.version)}, or give the files of the build the tag names`,
     );
   }
+  if (options.sbomFile) facts.sbom = await checkSbomAsset(options.sbomFile, facts);
   const title = releaseTitle(facts);
   const notes = renderReleaseNotes(facts);
   if (options.dryRun) return { tag, title, notes, facts };
@@ -127,9 +141,20 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
     body: notes,
     targetCommitish: options.target,
     prerelease,
-    assets: [options.sha256File, ...(options.metadataFile ? [options.metadataFile] : []), ...options.assets],
+    assets: [options.sha256File, ...(options.metadataFile ? [options.metadataFile] : []), ...(options.sbomFile ? [options.sbomFile] : []), ...options.assets],
     apiUrl: options.apiUrl,
     log,
   });
   return { tag, title, notes, facts, release };
+}
+
+/** The SBOM to attach: a CycloneDX JSON file, and the very one the metadata lists when it lists one. */
+async function checkSbomAsset(path: string, facts: ReleaseFacts): Promise<NonNullable<ReleaseFacts['sbom']>> {
+  const file = await describeSbomFile(path).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError('sbom-file', e.code ? `cannot read ${path} (${e.code})` : e.message, 'give the <name>.cdx.json published with the OVA');
+  });
+  if (facts.sbom && facts.sbom.sha256 !== file.sha256) {
+    throw new InputError('sbom-file', `${path} has SHA-256 ${file.sha256}, but the metadata lists ${facts.sbom.name} with ${facts.sbom.sha256}`, 'give the SBOM published with this build');
+  }
+  return facts.sbom ?? { name: basename(path), format: file.format, components: file.components, sha256: file.sha256 };
 }

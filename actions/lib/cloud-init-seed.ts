@@ -12,13 +12,13 @@
  * build user with the per-build key, and the appliance's login user with the console password's hash. Packer
  * attaches that directory itself (cd_files / cd_label), so no ISO is made for it.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { utils } from 'ssh2';
 import { stringify } from 'yaml';
+import { toolOutput } from './tool-output.js';
 
 /** The ISO volume label cloud-init's NoCloud datasource looks for. */
 export const SEED_VOLUME_ID = 'cidata';
@@ -35,6 +35,8 @@ export interface CreateSeedOptions {
   user: string;
   /** The private key to authorize (its public half goes into user-data). Default: a new ed25519 key pair. */
   privateKey?: string;
+  /** Passphrase of an encrypted `privateKey` (to derive its public half). */
+  passphrase?: string;
   /** Comment of a generated key. */
   keyComment?: string;
   /** Where to make the private seed directory (default: the system temp dir). */
@@ -80,9 +82,9 @@ export function generateSeedKeyPair(comment = 'labforge-warm'): SeedKeyPair {
   }
 }
 
-/** The OpenSSH public key line of a private key (unencrypted, any type ssh2 reads). */
-export function publicKeyOf(privateKey: string, comment = 'labforge-warm'): string {
-  const parsed = utils.parseKey(privateKey);
+/** The OpenSSH public key line of a private key (any type ssh2 reads; `passphrase` for an encrypted one). */
+export function publicKeyOf(privateKey: string, comment = 'labforge-warm', passphrase?: string): string {
+  const parsed = utils.parseKey(privateKey, passphrase);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error) throw new Error(`cannot read the SSH private key${key instanceof Error ? ` (${key.message})` : ''}`);
   return `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;
@@ -170,34 +172,23 @@ export function seedMetaData(instanceId: string, hostname?: string): string {
  * The SHA-512 crypt(3) hash of a console password (`openssl passwd -6`, the password on stdin: never in
  * argv). Only the hash is ever written to a seed or an image.
  */
-export function hashPassword(password: string, signal?: AbortSignal): Promise<string> {
-  if (password === '' || /[\r\n]/.test(password)) return Promise.reject(new Error('the console password must be one non-empty line'));
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('openssl', ['passwd', '-6', '-stdin'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new Error(`cannot run openssl to hash the console password (${e.message}); install openssl`)));
-    child.on('close', (code) => {
-      const hash = out.trim();
-      if (code === 0 && hash.startsWith('$6$')) resolvePromise(hash);
-      else reject(new Error(`openssl passwd failed (exit ${code}): ${err.trim()}`));
-    });
-    child.stdin.end(`${password}\n`);
-  });
+export async function hashPassword(password: string, signal?: AbortSignal): Promise<string> {
+  if (password === '' || /[\r\n]/.test(password)) throw new Error('the console password must be one non-empty line');
+  const r = await toolOutput('openssl', ['passwd', '-6', '-stdin'], { input: `${password}\n`, ...(signal ? { signal } : {}) }).catch((e: Error) =>
+    Promise.reject(new Error(`cannot run openssl to hash the console password (${e.message}); install openssl`)),
+  );
+  const hash = r.stdout.trim();
+  if (r.exitCode === 0 && hash.startsWith('$6$')) return hash;
+  throw new Error(`openssl passwd failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
 }
 
 const ISO_TOOLS = ['genisoimage', 'mkisofs', 'xorrisofs'] as const;
 
-function run(cmd: string, args: string[], signal?: AbortSignal): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(Object.assign(new Error(`cannot run ${cmd}: ${e.message}`), { code: (e as NodeJS.ErrnoException).code })));
-    child.on('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`${cmd} failed (exit ${code}): ${err.trim()}`))));
-  });
+async function run(cmd: string, args: string[], signal?: AbortSignal): Promise<void> {
+  const r = await toolOutput(cmd, args, signal ? { signal } : {}).catch((e: Error) =>
+    Promise.reject(Object.assign(new Error(`cannot run ${cmd}: ${e.message}`), { code: (e as NodeJS.ErrnoException).code })),
+  );
+  if (r.exitCode !== 0) throw new Error(`${cmd} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
 }
 
 /** Writes the ISO with the first ISO 9660 tool found (same flags for all three). */
@@ -219,7 +210,7 @@ async function makeIso(dir: string, iso: string, signal?: AbortSignal): Promise<
  */
 export async function createSeed(options: CreateSeedOptions): Promise<CloudInitSeed> {
   const keys: SeedKeyPair = options.privateKey
-    ? { privateKey: options.privateKey, publicKey: publicKeyOf(options.privateKey, options.keyComment) }
+    ? { privateKey: options.privateKey, publicKey: publicKeyOf(options.privateKey, options.keyComment, options.passphrase) }
     : generateSeedKeyPair(options.keyComment);
   const instanceId = options.instanceId ?? `labforge-warm-${randomUUID()}`;
   // mkdtemp creates the directory with mode 0700.

@@ -10,7 +10,6 @@
  * headers are written into the reserved head, and one read over the finished archive gives the OVA's own
  * SHA-256. Both reads come mostly from the page cache: qemu-img wrote those bytes moments before.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -18,10 +17,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import { chooseResources, loadAppliance, readResourceOverrides } from './appliance.js';
-import { InputError, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
+import { InputError, checkInputFile, checkOutputFile, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
 import { BUILD_TYPES, LEGACY_APPLIANCE, artifactBaseName, type BuildType } from './release-names.js';
 import { GENERIC_LINUX_64, buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
 import { runQemuImg } from './qemu-img-run.js';
+import { toolOutput } from './tool-output.js';
 
 /** What to pack and how to describe it. */
 export interface PackOvaOptions {
@@ -112,6 +112,8 @@ export async function readPackOvaOptions(get: InputGetter): Promise<PackOvaOptio
   const image = readRequired(get, 'image', 'give the qcow2 image to pack, e.g. --image output/hedgehog-lab.qcow2');
   const outInput = readString(get, 'out');
   if (outInput !== '' && !outInput.endsWith('.ova')) throw new InputError('out', `'${outInput}' does not end in .ova`, 'name the output file <something>.ova');
+  if (outInput !== '') checkOutputFile(outInput, 'out');
+  checkInputFile(image, 'image', { nonEmpty: true, what: 'the disk image Packer built (e.g. output/<appliance>.qcow2)' });
   const gitSha = readString(get, 'git-sha');
   if (gitSha !== '' && !/^[0-9a-f]{7,64}$/.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a commit hash`, 'give a hex commit id (7 to 64 characters) or leave it empty');
   const keepIntermediates = readBool(get, 'keep-intermediates', false);
@@ -160,15 +162,9 @@ export interface ImageFacts {
 
 /** Runs a short qemu-img command and returns stdout; throws OvaPackError with its stderr. */
 async function qemuImgOutput(qemuImg: string, args: string[]): Promise<string> {
-  return new Promise((resolveOut, reject) => {
-    const child = spawn(qemuImg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new OvaPackError(`cannot run ${qemuImg} (${e.message}); install qemu-utils`)));
-    child.on('close', (code) => (code === 0 ? resolveOut(out) : reject(new OvaPackError(`${qemuImg} ${args[0]} failed: ${err.trim() || `exit code ${code}`}`))));
-  });
+  const r = await toolOutput(qemuImg, args).catch((e: Error) => Promise.reject(new OvaPackError(`cannot run ${qemuImg} (${e.message}); install qemu-utils`)));
+  if (r.exitCode !== 0) throw new OvaPackError(`${qemuImg} ${args[0]} failed: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+  return r.stdout;
 }
 
 /** Reads an image's format and virtual size (`qemu-img info`, metadata only). */
@@ -252,13 +248,10 @@ async function hashRange(path: string, start: number, length: number, onBytes: (
 
 function defaultGitSha(): Promise<string> {
   if (process.env.GITHUB_SHA && /^[0-9a-f]{40}$/.test(process.env.GITHUB_SHA)) return Promise.resolve(process.env.GITHUB_SHA);
-  return new Promise((res) => {
-    const child = spawn('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', () => res(''));
-    child.on('close', (code) => res(code === 0 ? out.trim() : ''));
-  });
+  return toolOutput('git', ['rev-parse', 'HEAD']).then(
+    (r) => (r.exitCode === 0 ? r.stdout.trim() : ''),
+    () => '',
+  );
 }
 
 /** A rate-limited progress reporter: percent, rate and ETA. */
@@ -307,6 +300,7 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
   const out = resolve(options.out);
   const imageStat = await stat(image).catch(() => undefined);
   if (!imageStat?.isFile()) throw new InputError('image', `${options.image} does not exist or is not a file`, 'give the path of the qcow2 image Packer built');
+  if (imageStat.size === 0) throw new InputError('image', `${options.image} is empty (0 bytes)`, 'give the disk image Packer built; this file holds nothing');
   // What qemu-img makes of the image comes before anything else: a file that is no disk is refused here.
   const info = await readImageInfo(image, qemuImg);
   checkDiskImage(options.image, info, imageStat.size);

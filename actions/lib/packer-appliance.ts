@@ -123,6 +123,7 @@ export function runBaseImage(app: Appliance, o: { signal?: AbortSignal; log?: (l
   if (!base) return Promise.resolve({});
   const [cmd, ...args] = base.command;
   return new Promise((resolvePromise, reject) => {
+    // execFile, not @actions/exec: building the base image takes minutes and needs the manifest's timeout and the abort signal.
     const child = execFile(cmd!, args, { cwd: app.dir, timeout: base.timeoutMinutes * 60_000, maxBuffer: 16 * 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) }, (err, stdout, stderr) => {
       if (err) {
         reject(new Error(`the base image command ${displayPath(cmd!)} failed (${err.message.split('\n')[0]}):\n${stderr.split('\n').slice(-15).join('\n')}`));

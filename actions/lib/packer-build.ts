@@ -12,7 +12,8 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { readResourceOverrides } from './appliance.js';
-import { InputError, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
+import { checkPackerTemplate } from './packer-template-check.js';
+import { InputError, checkOutputDirectory, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
 import { logText } from './escape.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import type { GuestOs } from './ovf-descriptor.js';
@@ -25,6 +26,7 @@ import { assertPreflight, readAccelerator, type Accelerator, type PreflightRepor
 import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
+import { SBOM_SUFFIX, buildGitSha, sbomForBuild, type SbomFile } from './sbom.js';
 
 export { declaredVariables } from './packer-appliance.js';
 export { PackerBuildError, cleanupLeftovers, packerHasInit, packerVersion, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PhaseTiming } from './packer-process.js';
@@ -58,6 +60,11 @@ export interface PackerBuildOptions {
   onError: (typeof ON_ERROR)[number];
   /** Exported as PACKER_GITHUB_API_TOKEN for `packer init` (never on a command line). */
   githubToken?: string;
+  /**
+   * The `registry-credential` input (USER:TOKEN, e.g. the Hedgehog appliance's GHCR credential): exported to
+   * Packer as PKR_VAR_registry_auth, never on a command line; the template decides what to do with it.
+   */
+  registryCredential?: string;
   /** Restore and save PACKER_PLUGIN_PATH through `pluginCacheStore`. */
   pluginCache: boolean;
   /**
@@ -90,6 +97,8 @@ export interface PackerBuildResult {
   /** The disk image Packer built (qcow2), if any. */
   image?: string;
   ova?: PackOvaResult;
+  /** The appliance's SBOM (`<base>.cdx.json` beside the OVA), made from the inventory the template fetched. */
+  sbom?: SbomFile;
   /** The PACKER_LOG file, kept. */
   buildLog: string;
   durationSeconds: number;
@@ -131,6 +140,9 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
   if (!applianceDir && !template) throw new InputError('appliance', 'is required but empty (and so is template)', 'give an appliance directory such as packer/hedgehog-lab, or a plain Packer template');
   const explicit = ['timeout-minutes', 'expected-image-gib', 'vm-memory-mib', 'ssh-watchdog-seconds', 'ssh-username'].filter((n) => get(n).trim() !== '');
   const consolePassword = readString(get, 'console-password');
+  const registryCredential = get('registry-credential').trim();
+  // The value is a secret: the error never repeats it.
+  if (registryCredential && !/^[^:\s]+:\S+$/.test(registryCredential)) throw new InputError('registry-credential', 'is not USER:TOKEN', 'give the registry user name and token separated by a colon');
   if (consolePassword && !applianceDir) throw new InputError('console-password', 'only applies to an appliance build', 'set appliance, or leave console-password empty');
   return {
     template,
@@ -145,6 +157,7 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
     timeoutMinutes,
     onError: readChoice(get, 'on-error', ON_ERROR, 'cleanup'),
     githubToken: githubToken || undefined,
+    ...(registryCredential ? { registryCredential } : {}),
     pluginCache: readBool(get, 'plugin-cache', true),
     cacheDir: readString(get, 'cache-dir') || undefined,
     package: readChoice(get, 'package', PACKAGES, 'ova'),
@@ -189,6 +202,7 @@ interface BuildState {
   run?: PackerRun;
   image?: string;
   ova?: PackOvaResult;
+  sbom?: SbomFile;
   notes: string[];
   pgid?: number;
   watchdog?: SshDiagnosis;
@@ -230,11 +244,12 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
   }
   const template = resolve(cwd, options.template);
   if (!(await stat(template).catch(() => undefined))) throw new InputError('template', `${options.template} does not exist`, 'give a Packer template file or a directory of *.pkr.hcl files');
+  if (!options.appliance) checkPackerTemplate(template, 'template', options.template);
   for (const f of options.varFiles) if (!(await stat(resolve(cwd, f)).catch(() => undefined))) throw new InputError('var-files', `${f} does not exist`, 'list existing .pkrvars.hcl files');
   if (options.watchdog.privateKeyFile && !(await stat(options.watchdog.privateKeyFile).catch(() => undefined))) {
     throw new InputError('ssh-private-key-file', `${options.watchdog.privateKeyFile} does not exist`, 'give the private key Packer uses, or leave it empty');
   }
-  const outputDir = resolve(cwd, options.outputDir);
+  const outputDir = checkOutputDirectory(resolve(cwd, options.outputDir), 'output-dir');
   await mkdir(outputDir, { recursive: true });
   const state: BuildState = { options, cwd, buildLog: join(outputDir, 'packer-build.log'), env: {}, notes: [], baseImageVars: {} };
   const pluginPath = deps.pluginPath ?? join(process.env.HOME ?? tmpdir(), '.cache', 'labforge', 'packer-plugins');
@@ -295,6 +310,7 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
           PACKER_CACHE_DIR: cacheDir(s.workDir),
           ...(options.pluginCache ? { PACKER_PLUGIN_PATH: pluginPath } : {}),
           ...(options.githubToken ? { PACKER_GITHUB_API_TOKEN: options.githubToken } : {}),
+          ...(options.registryCredential ? { PKR_VAR_registry_auth: options.registryCredential } : {}),
         };
       },
       cleanup: async (s) => {
@@ -323,6 +339,7 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
             outputDir,
             requiredDiskBytes: 2 * options.expectedImageGiB * 2 ** 30,
             requiredMemoryMiB: options.vmMemoryMiB + 512,
+            ...(appliance ? { requiredCpus: appliance.resources.cpus, profileName: appliance.resources.name } : {}),
             packer,
             kvmDevice: options.kvmDevice,
           });
@@ -479,6 +496,20 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
         }
       },
     },
+    {
+      // The seal's package inventory, downloaded by the appliance template into its output directory.
+      name: 'sbom',
+      skip: () => !appliance || options.validateOnly === true,
+      run: async (s) => {
+        const base = artifactBaseName(applianceName, options.buildType, options.version);
+        s.sbom = await sbomForBuild({
+          inventory: join(imageDir, 'sbom-inventory.json'),
+          out: join(outputDir, `${base}${SBOM_SUFFIX}`),
+          subject: { appliance: applianceName, buildType: options.buildType, version: options.version, buildDate: s.ova?.properties.buildDate ?? new Date().toISOString(), gitSha: s.ova?.properties.gitSha || buildGitSha() },
+          log: reporter.line,
+        });
+      },
+    },
   ];
 
   let timeline: StepTiming[];
@@ -493,19 +524,23 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
     throw e;
   }
   for (const n of state.notes) reporter.line(`note: ${n}`);
-  const stepSeconds = (name: string) => timeline.find((t) => t.step === name)?.seconds ?? 0;
+  const stepTiming = (name: string) => {
+    const t = timeline.find((x) => x.step === name);
+    return { seconds: t?.seconds ?? 0, ...(t && t.status !== 'skipped' ? { startedAt: t.startedAt } : {}) };
+  };
   return {
     image: state.image,
     ova: state.ova,
+    sbom: state.sbom,
     buildLog: state.buildLog,
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     artifacts: state.run?.artifacts ?? [],
     phases: [
-      { phase: 'preflight', seconds: stepSeconds('preflight') },
-      { phase: 'init', seconds: stepSeconds('init') },
-      { phase: 'validate', seconds: stepSeconds('validate') },
+      { phase: 'preflight', ...stepTiming('preflight') },
+      { phase: 'init', ...stepTiming('init') },
+      { phase: 'validate', ...stepTiming('validate') },
       ...(state.run?.phases ?? []),
-      { phase: 'package', seconds: stepSeconds('package') },
+      { phase: 'package', ...stepTiming('package') },
     ],
     steps: timeline,
     versions: { ...(state.preflight?.versions ?? {}), ...(state.packerVersion ? { packer: state.packerVersion } : {}) },
@@ -521,6 +556,7 @@ export function buildOutputs(r: PackerBuildResult): Record<string, string> {
     ova: r.ova?.ova ?? '',
     sha256: r.ova?.sha256 ?? '',
     size: r.ova ? String(r.ova.size) : '',
+    sbom: r.sbom?.path ?? '',
     'build-log': r.buildLog,
     'duration-seconds': String(Math.round(r.durationSeconds)),
   };

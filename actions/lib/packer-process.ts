@@ -12,6 +12,7 @@ import { logLines } from './escape.js';
 import { compareVersions } from './preflight.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import type { StepTiming } from './step-sequence.js';
+import { toolOutput } from './tool-output.js';
 
 /** Where the build's human-readable lines go: the job log (with groups) or a terminal. */
 export interface BuildReporter {
@@ -28,6 +29,8 @@ export function terminalReporter(write: (line: string) => void): BuildReporter {
 export interface PhaseTiming {
   phase: PackerPhase | 'validate' | 'init' | 'package' | 'preflight';
   seconds: number;
+  /** When the phase started (ISO 8601), for the summary's timeline. */
+  startedAt?: string;
 }
 
 
@@ -133,6 +136,7 @@ const clock = (d: Date) => d.toISOString().slice(11, 19);
 
 /** Runs one Packer command with `-machine-readable`, streaming its events as human lines. */
 export async function runPackerCommand(o: RunPackerCommandOptions): Promise<PackerRun> {
+  // spawn, not @actions/exec: Packer runs for minutes in its own process group, stopped as a group on cancel.
   const child = spawn(o.packer, o.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pgid = child.pid;
   const started = new Promise<void>((res, rej) => {
@@ -157,7 +161,7 @@ export async function runPackerCommand(o: RunPackerCommandOptions): Promise<Pack
     if (phase?.name === next) return;
     const now = Date.now();
     if (phase) {
-      phases.push({ phase: phase.name, seconds: Math.round((now - phase.since) / 100) / 10 });
+      phases.push({ phase: phase.name, seconds: Math.round((now - phase.since) / 100) / 10, startedAt: new Date(phase.since).toISOString() });
       if (o.groupPhases) o.reporter.endGroup();
     }
     phase = { name: next, since: now };
@@ -216,7 +220,7 @@ export async function runPackerCommand(o: RunPackerCommandOptions): Promise<Pack
   if (pgid !== undefined && processGroupAlive(pgid)) stop();
   await stopping;
   if (phase) {
-    phases.push({ phase: phase.name, seconds: Math.round((Date.now() - phase.since) / 100) / 10 });
+    phases.push({ phase: phase.name, seconds: Math.round((Date.now() - phase.since) / 100) / 10, startedAt: new Date(phase.since).toISOString() });
     if (o.groupPhases) o.reporter.endGroup();
   }
   if (stderrText.trim()) errors.push(...stderrText.trim().split('\n').slice(-5));
@@ -225,17 +229,10 @@ export async function runPackerCommand(o: RunPackerCommandOptions): Promise<Pack
 
 /** Packer's version, from `packer version` (e.g. `1.6.6`). */
 export async function packerVersion(packer = 'packer'): Promise<string> {
-  return new Promise((res, rej) => {
-    const child = spawn(packer, ['version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', (e) => rej(new PackerBuildError(`cannot run ${packer} (${e.message}); install Packer`)));
-    child.on('close', () => {
-      const v = /Packer v(\d+\.\d+\.\d+)/.exec(out)?.[1];
-      if (v) res(v);
-      else rej(new PackerBuildError(`cannot read the Packer version from '${out.trim()}'`));
-    });
-  });
+  const { stdout: out } = await toolOutput(packer, ['version']).catch((e: Error) => Promise.reject(new PackerBuildError(`cannot run ${packer} (${e.message}); install Packer`)));
+  const v = /Packer v(\d+\.\d+\.\d+)/.exec(out)?.[1];
+  if (v) return v;
+  throw new PackerBuildError(`cannot read the Packer version from '${out.trim()}'`);
 }
 
 /** `packer init` exists from Packer 1.7.0. */
@@ -247,19 +244,16 @@ export async function findImage(artifacts: PackerArtifact[], cwd: string): Promi
   const byName = files.find((f) => f.endsWith('.qcow2'));
   if (byName) return byName;
   for (const f of files) {
-    const format = await new Promise<string>((res) => {
-      const child = spawn('qemu-img', ['info', '--output=json', f], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', () => res(''));
-      child.on('close', () => {
-        try {
-          res((JSON.parse(out) as { format: string }).format);
-        } catch {
-          res('');
-        }
-      });
-    });
+    const out = await toolOutput('qemu-img', ['info', '--output=json', f]).then(
+      (r) => r.stdout,
+      () => '',
+    );
+    let format = '';
+    try {
+      format = (JSON.parse(out) as { format: string }).format;
+    } catch {
+      /* not an image qemu-img reads */
+    }
     if (format === 'qcow2') return f;
   }
   return undefined;

@@ -44,6 +44,8 @@ export interface StandardImage {
   builtFrom?: { sha256: string; uri: string };
   /** What the phase table shows. */
   summary: string;
+  /** The SBOM packer-build made from the image's package inventory (Packer builds only). */
+  sbom?: string;
 }
 
 /** Obtains the standard image: from the published standard release when allowed and present, else from Packer. */
@@ -85,5 +87,5 @@ export async function obtainStandardImage(r: StandardImageRequest): Promise<Stan
     { reporter: terminalReporter(r.log), signal: r.signal },
   );
   if (!result.image) throw new Error(`Packer finished without a disk image (log: ${result.buildLog})`);
-  return { image: result.image, summary: result.image };
+  return { image: result.image, summary: result.image, ...(result.sbom ? { sbom: result.sbom.path } : {}) };
 }

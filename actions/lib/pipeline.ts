@@ -13,20 +13,22 @@
  * TCG; an appliance that requires KVM is then refused), and a `file://` bucket under the output directory.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 import { detectBuildType, type BuildDecision } from './build-decision.js';
-import { checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
+import { checkOutputDirectory, checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import { kvmAvailable } from './qemu-vm.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { readApplianceWarmOptions, warmImage, type WarmResult } from './vlab-warm.js';
 import { uploadRelease, type UploadReleaseResult } from './release-upload.js';
+import { assertPreflight, localPreflightOptions } from './preflight.js';
 import { FROM_STANDARD, obtainStandardImage, type FromStandard } from './pipeline-standard.js';
 import { parseDestination } from './upload-options.js';
+import { SBOM_SUFFIX } from './sbom-publish.js';
 
 export interface PipelineOptions {
   buildType: BuildType;
@@ -57,6 +59,8 @@ export interface PipelinePhase {
   status: StepTiming['status'];
   /** What the phase produced (a path, a URI), for the closing table. */
   result: string;
+  /** When the phase started (ISO 8601; not for skipped phases), for the job summary's timeline. */
+  startedAt?: string;
 }
 
 export interface PipelineResult {
@@ -101,7 +105,7 @@ export function readPipelineOptions(get: InputGetter, env: NodeJS.ProcessEnv = p
     version: checkVersion(versionRaw, 'version'),
     appliance: resolve(readString(get, 'appliance', defaultAppliance(repoRoot))),
     resources: readResourceOverrides(get),
-    outDir: resolve(readString(get, 'out', 'out')),
+    outDir: checkOutputDirectory(resolve(readString(get, 'out', 'out')), 'out'),
     repoRoot,
     accelerator: kvmAvailable() ? 'kvm' : 'tcg',
     overwrite: readBool(get, 'overwrite', true),
@@ -122,6 +126,8 @@ interface PipelineState {
   image?: string;
   warm?: WarmResult;
   ova?: PackOvaResult;
+  /** The SBOM of the image being packed (packer-build's, or the warm's), then its copy beside the OVA. */
+  sbom?: string;
   publish?: UploadReleaseResult;
   results: Record<string, string>;
 }
@@ -161,6 +167,7 @@ const buildStep: Step<PipelineState> = {
     });
     s.standardImage = s.image = got.image;
     if (got.builtFrom) s.builtFrom = got.builtFrom;
+    s.sbom = got.sbom;
     s.results['build'] = got.summary;
   },
 };
@@ -177,6 +184,7 @@ const warmStep: Step<PipelineState> = {
     );
     s.warm = await warmImage(options, { log: (l) => s.log(`  ${l}`), signal });
     s.image = s.warm.image!;
+    s.sbom = s.warm.sbom?.path;
     s.results['warm'] = `${s.warm.image} (init ${s.warm.timeline['init'] ?? '?'} s)`;
   },
 };
@@ -199,6 +207,13 @@ const packStep: Step<PipelineState> = {
       signal,
     });
     s.results['pack'] = `${s.ova.ova} (${(s.ova.size / 1024 / 1024).toFixed(0)} MiB, sha256 ${s.ova.sha256.slice(0, 12)}…)`;
+    if (s.sbom) {
+      // The SBOM goes beside the OVA, as <base>.cdx.json: the upload publishes it from there.
+      const beside = join(s.opts.outDir, `${d.artifactName}${SBOM_SUFFIX}`);
+      if (resolve(s.sbom) !== beside) await copyFile(s.sbom, beside);
+      s.sbom = beside;
+      s.results['pack'] += ` + ${basename(beside)}`;
+    }
   },
 };
 
@@ -225,6 +240,7 @@ const uploadStep: Step<PipelineState> = {
       firstBoot: d.firstBoot,
       login: d.login,
       ...(s.builtFrom ? { sourceSha256: s.builtFrom.sha256, sourceUri: s.builtFrom.uri } : {}),
+      sbom: s.sbom ?? false,
       log: (l) => s.log(`  ${l}`),
     });
     s.results['upload'] = s.publish.uri;
@@ -241,6 +257,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const appliance = await loadAppliance(opts.appliance);
   const resources = chooseResources(appliance, opts.resources);
   checkAccelerator(appliance, opts.accelerator, 'build');
+  // Every program the pipeline runs, KVM, disk and memory (what `labforge doctor` checks): stop with the apt-get line.
+  await assertPreflight(localPreflightOptions({ appliance, resources, outDir: opts.outDir, accelerator: opts.accelerator }));
   const work = join(opts.outDir, 'work', `${appliance.name}-${opts.buildType}-${opts.version}`);
   await mkdir(work, { recursive: true });
   const state: PipelineState = { opts, log, work, appliance, resources, results: {} };
@@ -258,7 +276,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     if (e instanceof StepFailedError) throw new Error(`pipeline failed at ${e.step}: ${e.cause.message}`, { cause: e });
     throw e;
   }
-  const phases: PipelinePhase[] = steps.map((t) => ({ phase: t.step, seconds: t.seconds, status: t.status, result: state.results[t.step] ?? (t.status === 'skipped' ? '(standard build: no warm)' : '') }));
+  const phases: PipelinePhase[] = steps.map((t) => ({ phase: t.step, seconds: t.seconds, status: t.status, result: state.results[t.step] ?? (t.status === 'skipped' ? '(standard build: no warm)' : ''), ...(t.status !== 'skipped' ? { startedAt: t.startedAt } : {}) }));
   if (state.publish?.portal) phases.push({ phase: 'portal', seconds: 0, status: 'ok', result: `${state.publish.portal.htmlUri} (with upload)` });
   return {
     decision: state.decision!,
@@ -274,6 +292,13 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     publish: state.publish!,
     bucketDir: bucketOf(opts),
   };
+}
+
+/** The job summary's rows (`labforge pipeline` in a workflow step): the closing table's phases and total. */
+export function pipelineSummaryRows(r: PipelineResult): [string, string][] {
+  const rows: [string, string][] = r.phases.map((p) => [`phase ${p.phase}`, `${p.status === 'skipped' ? '-' : `${p.seconds.toFixed(1)} s`}${p.result ? ` · ${p.result}` : ''}`]);
+  rows.push(['total', `${r.totalSeconds.toFixed(1)} s · ${r.appliance.name} ${r.decision.buildType} ${r.decision.version}`]);
+  return rows;
 }
 
 /** The closing table: phase, seconds, what it produced. */

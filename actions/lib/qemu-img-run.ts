@@ -17,6 +17,7 @@ export interface QemuImgRun {
 /** Runs qemu-img with `args`; rejects only when it cannot be started (the message names the fix). */
 export function runQemuImg(o: { qemuImg: string; args: string[]; signal?: AbortSignal; onPercent?: (percent: number) => void }): Promise<QemuImgRun> {
   return new Promise((done, reject) => {
+    // spawn, not @actions/exec: a long convert in its own process group, SIGKILLed as a group on abort.
     const child = spawn(o.qemuImg, o.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stderr = '';
     const kill = () => {

@@ -15,16 +15,14 @@
  * The base image is never written when `snapshot` (QEMU's -snapshot) or `overlay` (a qcow2 overlay backed
  * by the image) is used.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import { promisify } from 'node:util';
 import { findFreePort } from './free-port.js';
-
-const execFileAsync = promisify(execFile);
+import { toolOutput } from './tool-output.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -163,7 +161,9 @@ function validate(options: StartVmOptions): void {
 /** Creates a qcow2 overlay backed by `image` unless `overlay` exists already. */
 async function ensureOverlay(image: string, format: string, overlay: string): Promise<void> {
   if (existsSync(overlay)) return;
-  await execFileAsync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', format, '-b', resolvePath(image), overlay]);
+  const args = ['create', '-q', '-f', 'qcow2', '-F', format, '-b', resolvePath(image), overlay];
+  const r = await toolOutput('qemu-img', args);
+  if (r.exitCode !== 0) throw new Error(`Command failed: qemu-img ${args.join(' ')}\n${r.stderr}`);
 }
 
 function buildArgs(o: StartVmOptions, disk: string, diskFormat: string, sshPort: number, qmpSocket: string): string[] {
@@ -284,6 +284,7 @@ async function launch(o: StartVmOptions, disk: string, diskFormat: string, sshPo
   const errFd = openSync(stderrPath, 'w');
   let child: ChildProcess;
   try {
+    // spawn, not @actions/exec: QEMU runs in its own process group, killed by PID/group on stop or cancel.
     child = spawn(binary, args, { detached: true, stdio: ['ignore', errFd, errFd] });
   } finally {
     closeSync(errFd);

@@ -43,6 +43,13 @@ export interface ReleaseFacts {
   runUrl?: string;
   /** A pre-warmed build warmed from a published standard OVA: that OVA's SHA-256 (metadata `builtFrom.sha256`). */
   builtFromSha256?: string;
+  /** The appliance's SBOM published beside the OVA (metadata `sbom`), attached to the release. */
+  sbom?: { name: string; format: string; components: number; sha256: string };
+  /**
+   * `owner/name` of the repository whose workflow attested the OVA's build provenance
+   * (actions/attest-build-provenance), when it was attested: the notes then show `gh attestation verify`.
+   */
+  attestationRepo?: string;
 }
 
 /** First-boot time of each build type when the metadata does not state a measured one (docs/INSTALL.md). */
@@ -63,7 +70,7 @@ export interface ReadReleaseFactsOptions {
   /** The `<name>.metadata.json` file, when there is one. */
   metadataFile?: string;
   /** Values given on the command line; they override the metadata. */
-  overrides?: Partial<Pick<ReleaseFacts, 'size' | 'downloadUrl' | 'urlExpiresHours' | 'portalUrl' | 'firstBoot' | 'reason' | 'gitSha' | 'runUrl'>>;
+  overrides?: Partial<Pick<ReleaseFacts, 'size' | 'downloadUrl' | 'urlExpiresHours' | 'portalUrl' | 'firstBoot' | 'reason' | 'gitSha' | 'runUrl' | 'attestationRepo'>>;
 }
 
 /** Parses a `sha256sum` line: `<64 hex>  <file name>` (binary-mode `*name` accepted). */
@@ -175,9 +182,14 @@ export async function readReleaseFacts(options: ReadReleaseFactsOptions): Promis
     buildDate: metadataString(meta, 'buildDate'),
     gitSha: o.gitSha ?? metadataString(meta, 'gitSha'),
     runUrl: o.runUrl ?? metadataString(meta, 'workflowRunUrl', 'runUrl'),
+    ...(o.attestationRepo ? { attestationRepo: o.attestationRepo } : {}),
   };
   const builtFrom = metadataValue(meta, 'builtFrom') as { sha256?: unknown } | undefined;
   if (typeof builtFrom?.sha256 === 'string' && /^[0-9a-fA-F]{64}$/.test(builtFrom.sha256)) facts.builtFromSha256 = builtFrom.sha256.toLowerCase();
+  const sbom = metadataValue(meta, 'sbom') as { key?: unknown; format?: unknown; components?: unknown; sha256?: unknown } | undefined;
+  if (typeof sbom?.key === 'string' && typeof sbom.format === 'string' && typeof sbom.components === 'number' && typeof sbom.sha256 === 'string' && /^[0-9a-f]{64}$/.test(sbom.sha256)) {
+    facts.sbom = { name: sbom.key.split('/').pop()!, format: sbom.format, components: sbom.components, sha256: sbom.sha256 };
+  }
   return facts;
 }
 
@@ -245,6 +257,7 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
     lines.push(`- ${facts.fileName}: the download link is on the portal (the OVA is too large to attach to a release).`);
   }
   if (facts.portalUrl) lines.push(`- All releases and builds: ${facts.portalUrl}`);
+  if (facts.sbom) lines.push(`- SBOM: \`${facts.sbom.name}\` (${facts.sbom.format}, ${facts.sbom.components} components: every package of the image with its version), attached below; SHA-256 \`${facts.sbom.sha256}\``);
   // Copy-paste commands: every file name and URL shell-quoted (a name is data, never shell syntax).
   const file = shellQuote(facts.fileName);
   const sumFile = shellQuote(`${facts.fileName}.sha256`);
@@ -254,6 +267,26 @@ export function renderReleaseNotes(facts: ReleaseFacts): string {
   lines.push(`sha256sum -c ${sumFile}            # Linux`);
   lines.push(`shasum -a 256 -c ${sumFile}        # macOS`);
   lines.push('```', '', 'Windows (PowerShell):', '', '```powershell', `(Get-FileHash -LiteralPath ${powershellQuote(facts.fileName)} -Algorithm SHA256).Hash`, '```', '', 'must equal the SHA-256 above.', '');
+  lines.push(
+    'With labforge (the checksum, the OVA\'s structure and every entry against its manifest, in one pass; prints the build type, version, build date and git SHA the OVA states):',
+    '',
+    '```bash',
+    `labforge verify ${file}`,
+    '```',
+    '',
+  );
+  if (facts.attestationRepo) {
+    lines.push(
+      '### Provenance',
+      '',
+      `GitHub Actions attested this OVA's build provenance (which repository, workflow and commit built it; signed with Sigstore). Check it with the GitHub CLI:`,
+      '',
+      '```bash',
+      `gh attestation verify ${file} --repo ${shellQuote(facts.attestationRepo)}`,
+      '```',
+      '',
+    );
+  }
   lines.push('See docs/INSTALL.md for importing the OVA and docs/FAQ.md for which build to choose.', '');
   return lines.join('\n');
 }

@@ -22,6 +22,7 @@ import type { RetryOptions } from './storage-retry.js';
 import { TransferProgress, formatBytes } from './transfer-progress.js';
 import { pinSource, sha256sumLine, type FileDigests } from './upload-hashing.js';
 import type { DestinationOptions, UploadOptions } from './upload-options.js';
+import { SBOM_SUFFIX, resolveSbomToPublish } from './sbom-publish.js';
 
 export interface UploadReleaseOptions extends UploadOptions {
   /**
@@ -68,6 +69,9 @@ export interface UploadReleaseResult {
   sha256Uri: string;
   /** Local copy of the metadata companion, beside the artifact (release mode only, else ''). */
   metadataFile: string;
+  /** The SBOM published beside the OVA (`<base>.cdx.json`; release mode with an SBOM only, else ''), and its local file. */
+  sbomUri: string;
+  sbomFile: string;
   files: UploadedFile[];
   /** Set in release mode (version and build type known). */
   release?: CatalogRelease;
@@ -233,7 +237,8 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   }
   const primary = pickPrimary(sized);
   const primaryName = basename(primary);
-  const companionNames = new Set([`${primaryName}.sha256`, `${primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName}.metadata.json`]);
+  const primaryBase = primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName;
+  const companionNames = new Set([`${primaryName}.sha256`, `${primaryBase}.metadata.json`, `${primaryBase}${SBOM_SUFFIX}`]);
   // Every file must be an OVA (a tar whose first member is the .ovf descriptor), unless allow-non-ova says otherwise.
   let ovaProps: Record<string, string> = {};
   if (!options.allowNonOva) {
@@ -275,6 +280,11 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     log(`note: ${primaryName} does not follow the ${artifactBaseName(appliance, buildType!, version!)}.ova naming; publishing it under its own name`);
   }
 
+  // The SBOM is checked (CycloneDX JSON, its facts pinned) before anything is uploaded.
+  const sbom = isRelease ? await resolveSbomToPublish(options.sbom, primary, paths) : undefined;
+  if (!isRelease && typeof options.sbom === 'string') throw new InputError('sbom', 'needs a release (version and build-type)', 'set version and build-type, or publish an OVA that carries the labforge properties');
+  const sbomName = `${primaryBase}${SBOM_SUFFIX}`;
+
   const store = openStore(options);
   log(`publishing ${paths.length} file(s) to ${store.root}/${dir} (${options.destination.kind === 'gcs' ? `${options.parallelism} parallel parts of ${options.chunkSizeMib} MiB` : 'verified copy'})`);
 
@@ -284,7 +294,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   let primaryDigests: FileDigests | undefined;
   for (const path of order) {
     const name = basename(path);
-    if (isRelease && (name === sumName || name === metadataName)) continue;
+    if (isRelease && (name === sumName || name === metadataName || (sbom && path === sbom.path))) continue;
     const { size, source } = sized.find((s) => s.path === path)!;
     const progress = new TransferProgress({ label: `upload ${name}`, totalBytes: size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
     const result = await store.uploadFile({
@@ -303,6 +313,13 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   }
   const main = results[0]!.result;
   const d = primaryDigests!;
+  // The SBOM beside the OVA, verified like the OVA (and against the bytes checked above): before the catalog lists the release.
+  if (sbom) {
+    const result = await store.uploadFile({ localPath: sbom.path, source: sbom.source, key: `${dir}${sbomName}`, overwrite: options.overwrite, contentType: 'application/vnd.cyclonedx+json', metadata: { labforgeAppliance: appliance, labforgeVersion: version!, labforgeBuildType: buildType! }, onBytes: () => undefined, log });
+    if (result.digests.sha256 !== sbom.facts.sha256) throw new Error(`${sbom.path} changed while it was published (SHA-256 ${result.digests.sha256}, checked as ${sbom.facts.sha256}); rebuild the SBOM and publish again`);
+    log(`SBOM: ${result.uri} (${sbom.facts.format}, ${sbom.facts.components} components)`);
+    results.push({ path: sbom.path, result });
+  }
 
   // A .sha256 the build produced must agree with what was uploaded.
   const userSum = paths.find((p) => basename(p) === sumName);
@@ -340,6 +357,8 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     metadataUri: '',
     sha256Uri: '',
     metadataFile: '',
+    sbomUri: '',
+    sbomFile: '',
     files,
     destination: store.root,
   };
@@ -364,6 +383,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     ...(options.reason ? { reason: options.reason } : {}),
     ...(options.login ? { login: options.login } : {}),
     ...(options.sourceSha256 ? { builtFrom: { buildType: 'standard' as const, sha256: options.sourceSha256, ...(options.sourceUri ? { uri: options.sourceUri } : {}) } } : {}),
+    ...(sbom ? { sbom: { key: sbomName, ...sbom.facts } } : {}),
     publishedAt,
   };
   const sumKey = `${dir}${sumName}`;
@@ -399,8 +419,13 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
     gitSha: metadata.gitSha,
     workflowRunUrl: metadata.workflowRunUrl,
     firstBoot: metadata.firstBoot,
+    ...(sbom ? { sbom: { key: `${dir}${sbomName}`, ...sbom.facts } } : {}),
     publishedAt,
   };
+  if (sbom) {
+    out.sbomUri = store.uri(`${dir}${sbomName}`);
+    out.sbomFile = sbom.path;
+  }
   await updateCatalog(store, withRelease(release), { log });
   out.release = release;
   log(`catalog: ${store.uri('index.json')} lists ${appliance} v${version} ${buildType}`);
@@ -426,6 +451,8 @@ export function uploadOutputs(r: UploadReleaseResult): Record<string, string> {
     'metadata-uri': r.metadataUri,
     'sha256-uri': r.sha256Uri,
     'metadata-file': r.metadataFile,
+    sbom: r.sbomUri,
+    'sbom-file': r.sbomFile,
     files: JSON.stringify(r.files.map((f) => ({ name: f.name, uri: f.uri, url: f.url, size: f.size, sha256: f.sha256, crc32c: f.crc32c }))),
     'portal-uri': r.portal?.htmlUri ?? '',
     'retention-deleted': JSON.stringify(r.retention?.deleted.map((x) => x.version) ?? []),

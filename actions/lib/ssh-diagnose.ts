@@ -126,7 +126,7 @@ function parsePrivateKey(text: string, passphrase: string | undefined, input: st
     throw new InputError(
       input,
       `is not a private key that can be used (${msg})`,
-      encrypted ? 'give its passphrase in the passphrase input' : 'give an OpenSSH or PEM private key (the file ssh-keygen writes without .pub)',
+      encrypted ? 'give its passphrase in the passphrase input (labforge: the LABFORGE_SSH_PASSPHRASE environment variable)' : 'give an OpenSSH or PEM private key (the file ssh-keygen writes without .pub)',
     );
   }
   if (!key.isPrivateKey()) throw new InputError(input, 'holds a public key, not a private key', 'give the private half (the file without .pub)');

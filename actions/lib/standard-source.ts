@@ -31,7 +31,7 @@ import { loadAppliance } from './appliance.js';
 import { DirectoryStore } from './file-destination.js';
 import { openGcsDownload } from './gcs-download.js';
 import { GcsStore } from './gcs-upload.js';
-import { InputError, checkVersion, readBool, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, checkOutputDirectory, checkVersion, readBool, readRequired, readString, type InputGetter } from './inputs.js';
 import { printable } from './escape.js';
 import { convertOvaDisk } from './ova-disk-convert.js';
 import { OvaVerifier } from './ova-verify.js';
@@ -318,8 +318,7 @@ export async function readFetchStandardOptions(get: InputGetter, env: NodeJS.Pro
   const version = checkVersion(readRequired(get, 'version', 'give the version, e.g. --version 1.4.0'), 'version');
   const applianceRaw = readRequired(get, 'appliance', 'give the appliance directory (holding appliance.yml), e.g. --appliance packer/hedgehog-lab');
   const out = readRequired(get, 'out', 'give the directory for the qcow2, e.g. --out work/standard');
-  const outInfo = await stat(out).catch(() => undefined);
-  if (outInfo && !outInfo.isDirectory()) throw new InputError('out', `${printable(out, 200)} exists and is not a directory`, 'give a directory (it is created when needed)');
+  checkOutputDirectory(out, 'out');
   const githubOutput = readBool(get, 'github-output', false);
   if (githubOutput && !env.GITHUB_OUTPUT) throw new InputError('github-output', 'is set but $GITHUB_OUTPUT is not', 'use it in a GitHub Actions step, or leave it out and read the JSON on stdout');
   let appliance: string;

@@ -33,6 +33,12 @@ export function formatDuration(seconds: number): string {
   return `${r}s`;
 }
 
+/** Throughput of a transfer as the upload summary shows it: `12.3 MiB/s (25690112 bytes in 2.00 s)`. */
+export function formatThroughput(bytes: number, seconds: number): string {
+  const rate = seconds > 0 ? `${(bytes / 1024 ** 2 / seconds).toFixed(1)} MiB/s` : '– MiB/s';
+  return `${rate} (${bytes} bytes in ${seconds.toFixed(2)} s)`;
+}
+
 /** Counts bytes done and prints a throttled progress line. */
 export class TransferProgress {
   private done = 0;

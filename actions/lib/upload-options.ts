@@ -51,6 +51,11 @@ export interface UploadOptions extends DestinationOptions, LinkOptions {
   sourceSha256?: string;
   /** The storage URI of that standard OVA (only with sourceSha256). */
   sourceUri?: string;
+  /**
+   * The appliance's SBOM (CycloneDX JSON) to publish beside the OVA as `<base>.cdx.json`: a path, `false` for
+   * none; default (undefined) the `<base>.cdx.json` beside the OVA when there is one.
+   */
+  sbom?: string | false;
 }
 
 const SECRET_LOOKING = /BEGIN [A-Z ]*PRIVATE KEY|"private_key"|"type"\s*:\s*"service_account"/;
@@ -149,6 +154,12 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
     opts.login = login;
   }
   Object.assign(opts, readSourceOptions(get, buildType));
+  const sbom = readString(get, 'sbom');
+  if (sbom === 'none') opts.sbom = false;
+  else if (sbom !== '') {
+    if (!sbom.endsWith('.json')) throw new InputError('sbom', `'${printable(sbom, 200)}' is not a .json file`, 'give the CycloneDX JSON SBOM (<appliance>-<build-type>-<version>.cdx.json) of the build, none, or leave it empty');
+    opts.sbom = sbom;
+  }
   return opts;
 }
 

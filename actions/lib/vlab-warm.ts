@@ -22,7 +22,8 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { InputError, checkVersion, inputsFrom, readBool, readInt, readName, readString, type InputGetter } from './inputs.js';
+import { checkPrivateKey, FINGERPRINT, isLoopbackHost } from './ssh-key-check.js';
+import { InputError, checkInputFile, checkOutputFile, checkVersion, inputsFrom, readBool, readInt, readName, readString, type InputGetter } from './inputs.js';
 import { logLines, logText, printable } from './escape.js';
 import { connectSsh, shellQuote, SshConnectTimeoutError, type ExecResult, type RemoteSession } from './ssh-remote.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
@@ -30,7 +31,9 @@ import { startVm, type Accelerator, type VmHandle } from './qemu-vm.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines } from './serial-log.js';
 import { createSeed, removeSeed, seedQemuArgs, SEED_VOLUME_ID, type CloudInitSeed } from './cloud-init-seed.js';
+import { toolOutput } from './tool-output.js';
 import { readAccelerator } from './preflight.js';
+import { buildGitSha, sbomFromGuest, type SbomFile } from './sbom.js';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
@@ -59,6 +62,12 @@ export interface WarmOptions {
    * key given: the seed step generates one.
    */
   sshKey: string;
+  /** Passphrase of an encrypted sshKey (the passphrase input; the CLI reads LABFORGE_SSH_PASSPHRASE). Never logged. */
+  sshPassphrase?: string;
+  /** The SHA256 fingerprint the host key must have (expected-host-key; required to attach to a non-loopback host). */
+  expectedHostKey?: string;
+  /** ssh-key-path, when the key came from a file (for the permission warning). */
+  sshKeyPath?: string;
   /**
    * Boot mode: attach a NoCloud seed that authorizes the key (a per-run ed25519 key when sshKey is empty)
    * for sshUser with passwordless sudo. For images with cloud-init whose seal removed the build key.
@@ -83,6 +92,8 @@ export interface WarmOptions {
   qemuArgs: string[];
   /** The lab (appliance) version recorded in the warm manifest. */
   version: string;
+  /** Where the SBOM of the warmed image goes (made after the seal from its package inventory), and whose it is. */
+  sbom?: { out: string; appliance: string };
 }
 
 /** The record written into the guest at `manifestPath` after readiness is proven. */
@@ -118,6 +129,8 @@ export interface WarmResult {
   steps: StepTiming[];
   manifest: WarmManifest;
   serialLog?: string;
+  /** The SBOM written after the seal (none when the guest took no package inventory). */
+  sbom?: SbomFile;
 }
 
 /** What a running warm holds, reported as soon as it exists so that a `post:` step can clean up. */
@@ -209,9 +222,9 @@ function readAbsPath(get: InputGetter, name: string, fallback: string): string {
 export function checkWarmOutput(output: string): void {
   const path = resolve(output);
   const parent = dirname(path);
-  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError('output', `${output} is a directory`, 'give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2');
-  if (!existsSync(parent)) throw new InputError('output', `directory ${parent} does not exist`, 'create it first');
-  if (!statSync(parent).isDirectory()) throw new InputError('output', `${parent} is not a directory`, 'give a path inside an existing directory');
+  if (existsSync(path) && statSync(path).isDirectory()) throw new InputError('output', `${printable(output, 200)} is a directory, expected a file`, 'give the path of the pre-warmed qcow2 file to write, e.g. output/prewarmed.qcow2');
+  checkOutputFile(path, 'output');
+  if (!existsSync(parent)) throw new InputError('output', `directory ${printable(parent, 200)} does not exist`, 'create it first');
   try {
     accessSync(parent, fsConstants.W_OK | fsConstants.X_OK);
   } catch {
@@ -232,13 +245,16 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     const port = readInt(get, 'port', 0, { min: 1, max: 65535 });
     if (port === 0) throw new InputError('port', 'host is set but port is empty', 'give the SSH port of the running machine');
     if (readString(get, 'output') !== '') throw new InputError('output', 'attach mode writes no image', 'leave output empty with host/port; the machine that runs the guest makes the image');
+    if (!isLoopbackHost(host) && readString(get, 'expected-host-key') === '') {
+      throw new InputError('expected-host-key', `is required to attach to ${printable(host, 100)}, which is not this machine (loopback)`, "give the host key's fingerprint as 'ssh-keygen -lf KEY.pub' prints it (SHA256:…)");
+    }
     attach = { host, port };
     if (readBool(get, 'cloud-init-seed', false)) {
       throw new InputError('cloud-init-seed', 'cannot be used in attach mode (host/port): the seed is a disk attached when vlab-warm boots the image', 'attach the seed where the machine is started (Packer: cd_files with cd_label cidata), or give image instead of host/port');
     }
   } else {
     if (image === '') throw new InputError('image', 'is required', 'give the standard qcow2 image to warm (or host and port to attach to a running machine)');
-    if (!existsSync(image) || !statSync(image).isFile()) throw new InputError('image', `${image} does not exist or is not a file`, 'give the path of the standard qcow2 image');
+    checkInputFile(image, 'image', { nonEmpty: true, what: 'the standard qcow2 image' });
     output = readString(get, 'output');
     if (output === '') throw new InputError('output', 'is required', 'give the path of the pre-warmed qcow2 to write');
     if (resolve(output) === resolve(image)) throw new InputError('output', 'is the same file as image', 'write the pre-warmed image to a new path: the standard image is never modified');
@@ -254,7 +270,22 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
   const versionRaw = readString(get, 'version');
   const cloudInitSeed = attach ? false : readBool(get, 'cloud-init-seed', false);
   const readySeconds = readyTimeoutMinutes * 60;
+  const expectedHostKey = readString(get, 'expected-host-key');
+  if (expectedHostKey !== '' && !FINGERPRINT.test(expectedHostKey)) {
+    throw new InputError('expected-host-key', `'${printable(expectedHostKey, 80)}' is not a SHA256 fingerprint`, "give it as 'ssh-keygen -lf KEY.pub' prints it: SHA256: followed by 43 base64 characters");
+  }
+  const sshPassphrase = get('passphrase');
+  const sshKey = readKey(get, cloudInitSeed);
+  const sshKeyPath = readString(get, 'ssh-key-path');
+  if (sshKey !== '') checkPrivateKey(sshKey, sshPassphrase === '' ? undefined : sshPassphrase, sshKeyPath !== '' ? 'ssh-key-path' : 'ssh-key');
+  else if (sshPassphrase !== '') throw new InputError('passphrase', 'is set but no key is given', 'give ssh-key or ssh-key-path with it, or leave passphrase empty');
+  // The SBOM: beside the pre-warmed image by default (<base>.qcow2 → <base>.cdx.json); 'none' for none.
+  const sbomRaw = readString(get, 'sbom');
+  if (sbomRaw !== '' && sbomRaw !== 'none' && !sbomRaw.endsWith('.cdx.json')) throw new InputError('sbom', `'${printable(sbomRaw, 200)}' does not end in .cdx.json`, 'give the path of the CycloneDX JSON SBOM to write (<appliance>-prewarmed-<version>.cdx.json), or none');
+  const sbomOut = sbomRaw === 'none' ? '' : sbomRaw || (output ? `${output.replace(/\.qcow2$/, '')}.cdx.json` : '');
+  if (sbomRaw.endsWith('.cdx.json') && !existsSync(dirname(resolve(sbomRaw)))) throw new InputError('sbom', `directory ${printable(dirname(resolve(sbomRaw)), 200)} does not exist`, 'create it first, or leave sbom empty (beside the pre-warmed image)');
   return {
+    ...(sbomOut !== '' ? { sbom: { out: resolve(sbomOut), appliance: 'hedgehog-lab' } } : {}),
     ...(image !== '' ? { image } : {}),
     ...(output ? { output } : {}),
     ...(attach ? { attach } : {}),
@@ -263,7 +294,10 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     cpus: readInt(get, 'cpus', 2, { min: 1, max: 256 }),
     nested,
     sshUser,
-    sshKey: readKey(get, cloudInitSeed),
+    sshKey,
+    ...(sshPassphrase !== '' ? { sshPassphrase } : {}),
+    ...(expectedHostKey !== '' ? { expectedHostKey } : {}),
+    ...(sshKeyPath !== '' ? { sshKeyPath } : {}),
     cloudInitSeed,
     // The boot service may be initializing the lab already (a standard image's first boot): wait for its
     // lock instead of failing; build-init then only resumes and proves readiness.
@@ -318,7 +352,8 @@ export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOp
     const v = get(name);
     return v.trim() !== '' ? v : (fallback[name] ?? '');
   };
-  return { ...readWarmOptions(withManifest), appliance, resources };
+  const options = readWarmOptions(withManifest);
+  return { ...options, ...(options.sbom ? { sbom: { ...options.sbom, appliance: appliance.name } } : {}), appliance, resources };
 }
 
 // ------------------------------------------------------------------- steps --
@@ -340,11 +375,21 @@ interface WarmState {
   manifest?: WarmManifest;
   timings: Record<string, number>;
   flattenTmp?: string;
+  sbom?: SbomFile;
 }
 
-/** Runs a program to completion; rejects with its stderr on a non-zero exit. */
+/** Runs a short tool (qemu-img info/create) to completion; rejects with its stderr on a non-zero exit. */
+async function runShortTool(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+  if (signal?.aborted) throw new Error(`${cmd} was cancelled`);
+  const r = await toolOutput(cmd, args).catch((e: Error) => Promise.reject(new Error(`cannot run ${cmd}: ${e.message}`)));
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Runs a long program (the flatten's qemu-img convert) to completion; rejects with its stderr on a non-zero exit. */
 function runTool(cmd: string, args: string[], signal?: AbortSignal, onStdout?: (chunk: string) => void): Promise<string> {
   return new Promise((resolvePromise, reject) => {
+    // spawn, not @actions/exec: a long child that must stop when the warm is cancelled (the abort signal).
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
     let out = '';
     let err = '';
@@ -365,14 +410,14 @@ const overlayStep: Step<WarmState> = {
   skip: (s) => s.opts.attach !== undefined,
   run: async (s, signal) => {
     const image = resolve(s.opts.image!);
-    const infoText = await runTool('qemu-img', ['info', '--output=json', image], signal);
+    const infoText = await runShortTool('qemu-img', ['info', '--output=json', image], signal);
     const format = (JSON.parse(infoText) as { format?: string }).format ?? 'qcow2';
     const output = resolve(s.opts.output!);
     s.overlay = `${output}.overlay.qcow2`;
     s.serialLog = `${output}.serial.log`;
     await rm(s.overlay, { force: true });
     s.onResources({ overlay: s.overlay, serialLog: s.serialLog });
-    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', format, s.overlay], signal);
+    await runShortTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', format, s.overlay], signal);
     s.log(`overlay ${s.overlay} on ${basename(image)} (${format}; the standard image is not modified)`);
   },
   cleanup: async (s) => {
@@ -386,7 +431,7 @@ const seedStep: Step<WarmState> = {
   run: async (s, signal) => {
     const o = s.opts;
     const parentDir = process.env['RUNNER_TEMP'] && existsSync(process.env['RUNNER_TEMP']) ? process.env['RUNNER_TEMP'] : undefined;
-    s.seed = await createSeed({ user: o.sshUser, ...(o.sshKey ? { privateKey: o.sshKey } : {}), ...(parentDir ? { parentDir } : {}), keyComment: `labforge-warm-${o.version}`, signal });
+    s.seed = await createSeed({ user: o.sshUser, ...(o.sshKey ? { privateKey: o.sshKey } : {}), ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}), ...(parentDir ? { parentDir } : {}), keyComment: `labforge-warm-${o.version}`, signal });
     s.onResources({ seedDir: s.seed.dir });
     if (!o.sshKey) s.onSecret(s.seed.privateKey);
     // The state's own copy of the options: the key to log in with and the seed disk for QEMU.
@@ -440,6 +485,8 @@ const sshUpStep: Step<WarmState> = {
         port,
         username: o.sshUser,
         privateKey: o.sshKey,
+        ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}),
+        ...(o.expectedHostKey ? { expectedHostKey: o.expectedHostKey } : {}),
         timeoutMs: o.sshTimeoutMinutes * 60_000,
         attemptTimeoutMs: 20_000,
         // With a seed, cloud-init authorizes the key during boot: sshd may refuse it until then.
@@ -475,6 +522,8 @@ async function sshVerdict(host: string, port: number, o: WarmOptions, serialLog:
       port,
       username: o.sshUser,
       privateKey: o.sshKey,
+      ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}),
+      ...(o.expectedHostKey ? { expectedHostKey: o.expectedHostKey } : {}),
       timeoutSeconds: 15,
       waitSeconds: 0,
       command: 'true',
@@ -565,6 +614,16 @@ const sealStep: Step<WarmState> = {
   },
 };
 
+// The inventory the seal took, read over the same session before the shutdown, becomes the SBOM.
+const sbomStep: Step<WarmState> = {
+  name: 'sbom',
+  skip: (s) => !s.opts.seal || !s.opts.sbom,
+  run: async (s, signal) => {
+    const { out, appliance } = s.opts.sbom!;
+    s.sbom = await sbomFromGuest(s.session!, { out, subject: { appliance, buildType: 'prewarmed', version: s.opts.version, buildDate: new Date().toISOString(), gitSha: buildGitSha() }, log: s.log, signal });
+  },
+};
+
 const shutdownStep: Step<WarmState> = {
   name: 'shutdown',
   skip: (s) => s.opts.attach !== undefined,
@@ -622,7 +681,7 @@ const flattenStep: Step<WarmState> = {
 };
 
 /** The steps of a warm, in order. */
-export const WARM_STEPS: Step<WarmState>[] = [overlayStep, seedStep, bootStep, sshUpStep, initStep, readyStep, markStep, sealStep, shutdownStep, flattenStep];
+export const WARM_STEPS: Step<WarmState>[] = [overlayStep, seedStep, bootStep, sshUpStep, initStep, readyStep, markStep, sealStep, sbomStep, shutdownStep, flattenStep];
 
 /** Warms an image (or an attached machine). Rejects with a {@link WarmError} naming the failed step. */
 export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Promise<WarmResult> {
@@ -657,6 +716,7 @@ export async function warmImage(opts: WarmOptions, run: WarmRunOptions = {}): Pr
     steps,
     manifest: state.manifest!,
     ...(state.serialLog ? { serialLog: state.serialLog } : {}),
+    ...(state.sbom ? { sbom: state.sbom } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { actionInputs, logGroup, logInfo, runAction, setOutputs, writeSummaryTab
 import { buildOutputs, buildSummaryRows, cleanupLeftovers, readPackerBuildOptions, runPackerBuild, PackerBuildError } from '../lib/packer-build.js';
 import type { PluginCacheStore } from '../lib/packer-plugin-cache.js';
 import { formatDiagnosis } from '../lib/ssh-diagnose.js';
+import { mermaidGantt, timedPhases } from '../lib/summary-gantt.js';
 
 /** @actions/cache as the plugin cache, when the runner offers the cache service. */
 function actionsCacheStore(): PluginCacheStore | undefined {
@@ -18,7 +19,7 @@ function actionsCacheStore(): PluginCacheStore | undefined {
 
 await runAction('packer-build', {
   main: async () => {
-    for (const secret of [core.getInput('github-token'), core.getInput('ssh-password'), core.getInput('console-password')]) if (secret) core.setSecret(secret);
+    for (const secret of [core.getInput('github-token'), core.getInput('ssh-password'), core.getInput('console-password'), core.getInput('registry-credential')]) if (secret) core.setSecret(secret);
     const options = readPackerBuildOptions(actionInputs);
     const controller = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
@@ -34,7 +35,8 @@ await runAction('packer-build', {
       });
       setOutputs(buildOutputs(result));
       const watchdog = result.watchdog ? `\n\n<details><summary>SSH watchdog: ${result.watchdog.cause}</summary>\n\n\`\`\`\n${formatDiagnosis(result.watchdog)}\`\`\`\n</details>\n` : '';
-      await writeSummaryTable(`Packer build: ${options.buildType} ${options.version} in ${Math.round(result.durationSeconds)} s`, buildSummaryRows(result), watchdog || undefined);
+      const chart = mermaidGantt(timedPhases(result.phases), { title: 'Phase timeline' });
+      await writeSummaryTable(`Packer build: ${options.buildType} ${options.version} in ${Math.round(result.durationSeconds)} s`, buildSummaryRows(result), watchdog || undefined, chart);
     } catch (e) {
       if (e instanceof PackerBuildError && e.buildLog) core.setOutput('build-log', e.buildLog);
       throw e;

@@ -1,6 +1,9 @@
 import * as core from '@actions/core';
 import { actionInputs, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
+import { mermaidGantt, stepPhases } from '../lib/summary-gantt.js';
 import { cleanupWarm, readApplianceWarmOptions, timelineJson, warmImage } from '../lib/vlab-warm.js';
+import { keyFileModeWarning } from '../lib/ssh-key-check.js';
+import { annotationText } from '../lib/escape.js';
 
 /** Masks a private key in the log: the whole text and each of its base64 lines. */
 function maskKey(key: string): void {
@@ -12,7 +15,11 @@ await runAction('vlab-warm', {
   main: async () => {
     const key = core.getInput('ssh-key');
     if (key.trim() !== '') maskKey(key);
+    const passphrase = core.getInput('passphrase');
+    if (passphrase !== '') core.setSecret(passphrase);
     const options = await readApplianceWarmOptions(actionInputs);
+    const modeWarning = keyFileModeWarning(options.sshKeyPath);
+    if (modeWarning) core.warning(annotationText(modeWarning));
     const controller = new AbortController();
     const cancel = (sig: NodeJS.Signals) => controller.abort(new Error(`cancelled by ${sig}`));
     process.once('SIGINT', cancel);
@@ -29,11 +36,12 @@ await runAction('vlab-warm', {
       // The per-run key of cloud-init-seed: masked before anything could print it.
       onSecret: maskKey,
     });
-    setOutputs({ image: result.image ?? '', 'warm-seconds': String(result.warmSeconds), timeline: timelineJson(result) });
+    setOutputs({ image: result.image ?? '', sbom: result.sbom?.path ?? '', 'warm-seconds': String(result.warmSeconds), timeline: timelineJson(result) });
     await writeSummaryTable(
       `vlab-warm: ${options.attach ? `${options.attach.host}:${options.attach.port}` : result.image} pre-warmed in ${result.warmSeconds} s`,
       Object.entries(result.timeline).map(([step, s]) => [step, `${s} s`]),
       `Lab version ${result.manifest.labVersion}; readiness proven by \`${result.manifest.readiness.command}\` (exit ${result.manifest.readiness.exitCode}) before the marker was written.`,
+      mermaidGantt(stepPhases(result.steps), { title: 'Warm timeline' }),
     );
   },
   post: async () => {

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { chooseResources, loadAppliance, readResourceOverrides } from '../../actions/lib/appliance.js';
-import { readString } from '../../actions/lib/inputs.js';
+import { checkOutputDirectory, readString } from '../../actions/lib/inputs.js';
 import { defaultAppliance } from '../../actions/lib/pipeline.js';
 import { formatPreflightTable, localPreflightOptions, runPreflight } from '../../actions/lib/preflight.js';
 import { resolve } from 'node:path';
@@ -27,7 +27,7 @@ export const doctorCommand: Command = {
     const appliance = await loadAppliance(resolve(readString(get, 'appliance') || defaultAppliance()));
     const resources = chooseResources(appliance, readResourceOverrides(get));
     const kvmDevice = readString(get, 'kvm-device');
-    const report = await runPreflight(localPreflightOptions({ appliance, resources, outDir: readString(get, 'out', 'out'), ...(kvmDevice ? { kvmDevice } : {}) }));
+    const report = await runPreflight(localPreflightOptions({ appliance, resources, outDir: checkOutputDirectory(readString(get, 'out', 'out'), 'out'), ...(kvmDevice ? { kvmDevice } : {}) }));
     if (get('json') === 'true') print(JSON.stringify(report, null, 2));
     else print(`labforge doctor: ${appliance.name}, profile ${resources.name} (${resources.memoryMiB} MiB VM)\n\n${formatPreflightTable(report)}${report.ok ? '\nReady: labforge pipeline can run here.' : ''}`);
     return report.ok ? 0 : 1;

@@ -12,5 +12,7 @@ import { uploadCommand } from './upload.js';
 import { portalCommand } from './portal.js';
 import { pinCommand } from './pin.js';
 import { fetchStandardCommand } from './fetch-standard.js';
+import { verifyCommand } from './verify.js';
+import { doctorCommand } from './doctor.js';
 
-export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, pipelineCommand, packOvaCommand, preflightCommand, buildCommand, fetchStandardCommand, sshDiagnoseCommand, uploadCommand, portalCommand, pinCommand];
+export const commands: Command[] = [detectBuildTypeCommand, releaseCommand, warmCommand, pipelineCommand, packOvaCommand, preflightCommand, doctorCommand, buildCommand, fetchStandardCommand, sshDiagnoseCommand, uploadCommand, portalCommand, pinCommand, verifyCommand];

@@ -1,5 +1,7 @@
 import type { Command } from '../command.js';
-import { formatPipelineTable, readPipelineOptions, runPipeline } from '../../actions/lib/pipeline.js';
+import { writeSummaryTable } from '../../actions/lib/action-runner.js';
+import { formatPipelineTable, pipelineSummaryRows, readPipelineOptions, runPipeline } from '../../actions/lib/pipeline.js';
+import { mermaidGantt, stepPhases, timedPhases } from '../../actions/lib/summary-gantt.js';
 
 export const pipelineCommand: Command = {
   name: 'pipeline',
@@ -38,6 +40,13 @@ export const pipelineCommand: Command = {
       log(`labforge pipeline: ${options.buildType} ${options.version} of ${options.appliance} → ${options.outDir} (${options.accelerator})`);
       const result = await runPipeline({ ...options, log, signal: controller.signal });
       print(formatPipelineTable(result));
+      // In a workflow step the run also gets a job summary: the phases and their timeline (the warm's steps too).
+      if (process.env.GITHUB_STEP_SUMMARY) {
+        const chart = mermaidGantt([...timedPhases(result.phases, 'pipeline'), ...(result.warm ? stepPhases(result.warm.steps, 'warm') : [])], { title: 'Pipeline timeline' });
+        await writeSummaryTable(`labforge pipeline: ${result.appliance.name} ${result.decision.buildType} ${result.decision.version} in ${Math.round(result.totalSeconds)} s`, pipelineSummaryRows(result), undefined, chart).catch((e: Error) =>
+          log(`labforge pipeline: note: no job summary written (${e.message})`),
+        );
+      }
       return 0;
     } finally {
       process.off('SIGINT', onSignal);

@@ -7,6 +7,7 @@ export const releaseCommand: Command = {
   flags: {
     'sha256-file': { type: 'string', description: 'the <name>.ova.sha256 file (required; attached)' },
     'metadata-file': { type: 'string', description: 'the <name>.metadata.json file (attached)' },
+    'sbom-file': { type: 'string', description: 'the <name>.cdx.json SBOM (attached; must be the one the metadata lists)' },
     tag: { type: 'string', description: 'release tag', default: 'the tag in $GITHUB_REF, else vX.Y.Z[-prewarmed] of the build' },
     repository: { type: 'string', description: 'owner/name', default: '$GITHUB_REPOSITORY' },
     size: { type: 'string', description: 'size of the OVA in bytes', default: 'from the metadata' },
@@ -19,6 +20,7 @@ export const releaseCommand: Command = {
     target: { type: 'string', description: 'commit the tag is created from if missing', default: '$GITHUB_SHA' },
     prerelease: { type: 'string', description: 'auto, true or false (auto: the version has a -pre part)', default: 'auto' },
     'api-url': { type: 'string', description: 'GitHub REST API base URL', default: '$GITHUB_API_URL or https://api.github.com' },
+    'attestation-repo': { type: 'string', description: 'owner/name whose workflow attested the OVA (actions/attest-build-provenance): the notes show gh attestation verify' },
     'dry-run': { type: 'boolean', description: 'print the notes; call no API' },
   },
   details: [

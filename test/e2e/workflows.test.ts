@@ -20,6 +20,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { createSeed, removeSeed, seedQemuArgs } from '../../actions/lib/cloud-init-seed.js';
 import { kvmAvailable, startVm, type VmHandle } from '../../actions/lib/qemu-vm.js';
 import { connectSsh } from '../../actions/lib/ssh-remote.js';
@@ -99,10 +100,26 @@ function expectSuccess(run: WorkflowRun): void {
 /** Every log line and summary of a run: nothing in it may hold the console password or the token. */
 const everything = (run: WorkflowRun) => run.jobs.flatMap((j) => [j.summary, ...j.steps.map((s) => s.log), ...j.posts.map((p) => p.log)]).join('\n');
 
+/** The SBOM published beside the OVA: valid CycloneDX 1.6 listing the image's dpkg packages, recorded in the metadata and the catalog. */
+async function expectSbom(dir: string, name: string): Promise<void> {
+  const file = join(dir, `${name}.cdx.json`);
+  const text = readFileSync(file, 'utf8');
+  expect(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text)).toBeNull();
+  const bom = JSON.parse(text) as { components: { name: string; purl?: string }[] };
+  const debs = bom.components.filter((c) => c.purl?.startsWith('pkg:deb/debian/')).map((c) => c.name);
+  for (const pkg of ['openssh-server', 'cloud-init']) expect(debs).toContain(pkg);
+  const facts = { format: 'CycloneDX 1.6', sha256: await sha256(file), components: bom.components.length };
+  const metadata = JSON.parse(readFileSync(join(dir, `${name}.metadata.json`), 'utf8')) as { sbom?: unknown };
+  expect(metadata.sbom).toMatchObject({ key: `${name}.cdx.json`, ...facts });
+  const catalog = JSON.parse(readFileSync(join(bucket, 'index.json'), 'utf8')) as { releases: { name: string; sbom?: unknown }[] };
+  expect(catalog.releases.find((r) => r.name === `${name}.ova`)?.sbom).toMatchObject(facts);
+}
+
 async function expectPublished(version: string, buildType: 'standard' | 'prewarmed'): Promise<{ ova: string; digest: string; metadata: Record<string, unknown> }> {
   const name = `demo-lab-${buildType}-${version}`;
   const dir = join(bucket, 'releases', `v${version}`, buildType);
-  expect(readdirSync(dir).sort()).toEqual([`${name}.metadata.json`, `${name}.ova`, `${name}.ova.sha256`]);
+  expect(readdirSync(dir).sort()).toEqual([`${name}.cdx.json`, `${name}.metadata.json`, `${name}.ova`, `${name}.ova.sha256`]);
+  await expectSbom(dir, name);
   const ova = join(dir, `${name}.ova`);
   const digest = await sha256(ova);
   expect(spawnSync('sha256sum', ['-c', `${name}.ova.sha256`], { cwd: dir, encoding: 'utf8' }).stdout).toBe(`${name}.ova: OK\n`);
@@ -116,6 +133,19 @@ async function expectPublished(version: string, buildType: 'standard' | 'prewarm
   expect(ovf).toContain(buildType);
   expect(ovf).toContain('ovf:id="96"');
   return { ova, digest, metadata };
+}
+
+/**
+ * The run attested the published OVA once, in build.yml's attest job, by the digest its published .sha256 states
+ * (the attest-build-provenance stand-in checks the job's permissions and records the subject).
+ */
+function expectAttested(run: WorkflowRun, version: string, buildType: 'standard' | 'prewarmed', digest: string): void {
+  const name = `demo-lab-${buildType}-${version}`;
+  const published = readFileSync(join(bucket, 'releases', `v${version}`, buildType, `${name}.ova.sha256`), 'utf8').split(' ')[0];
+  expect(published).toBe(digest);
+  expect(run.attestations).toEqual([expect.objectContaining({ subjectName: `${name}.ova`, digest: `sha256:${published}` })]);
+  expect(run.attestations[0]!.job).toMatch(/(^|\/)attest$/);
+  expect(jobOf(run, 'attest').runsOn).toEqual(['ubuntu-latest']);
 }
 
 beforeAll(async () => {
@@ -156,8 +186,9 @@ describe('build-on-demand, standard 0.2.0 with upload', () => {
     expect(stepOf(jobOf(run, 'build'), /Warm the lab/).outcome).toBe('skipped');
   });
 
-  it('publishes the OVA, its checksum and metadata under releases/v0.2.0/standard, listed by the catalog and portal', async () => {
-    await expectPublished('0.2.0', 'standard');
+  it('publishes the OVA, its checksum and metadata under releases/v0.2.0/standard, listed by the catalog and portal; attests it', async () => {
+    const { digest } = await expectPublished('0.2.0', 'standard');
+    expectAttested(run, '0.2.0', 'standard', digest);
   });
 
   it('writes the job summary with the phase table, and never logs the console password', () => {
@@ -195,7 +226,7 @@ describe('build-on-demand, prewarmed 0.2.0 with upload (after the standard 0.2.0
     expect(log.indexOf('build-init')).toBeGreaterThan(-1);
     expect(log.indexOf('build-init')).toBeLessThan(log.indexOf('lab ready'));
     expect(log.indexOf('lab ready')).toBeLessThan(log.indexOf('marker /etc/hedgehog-lab/build-type = prewarmed'));
-    expect(Object.keys(JSON.parse(warm.outputs.timeline ?? '{}') as object)).toEqual(['overlay', 'seed', 'boot', 'ssh-up', 'init', 'ready', 'mark', 'seal', 'shutdown', 'flatten']);
+    expect(Object.keys(JSON.parse(warm.outputs.timeline ?? '{}') as object)).toEqual(['overlay', 'seed', 'boot', 'ssh-up', 'init', 'ready', 'mark', 'seal', 'sbom', 'shutdown', 'flatten']);
     const pid = Number(/QEMU pid (\d+)/.exec(log)?.[1]);
     expect(pid).toBeGreaterThan(0);
     expect(spawnSync('kill', ['-0', String(pid)]).status).not.toBe(0);
@@ -223,9 +254,14 @@ describe('release.yml for the pushed tags v0.3.0 and v0.3.0-prewarmed', () => {
     const release = api.releasesOf(REPO).find((r) => r.tag_name === 'v0.3.0');
     expect(release).toBeDefined();
     expect(release!.draft).toBe(false);
-    expect(release!.assets.map((a) => a.name).sort()).toEqual(['demo-lab-standard-0.3.0.metadata.json', 'demo-lab-standard-0.3.0.ova.sha256']);
+    expect(release!.assets.map((a) => a.name).sort()).toEqual(['demo-lab-standard-0.3.0.cdx.json', 'demo-lab-standard-0.3.0.metadata.json', 'demo-lab-standard-0.3.0.ova.sha256']);
+    expect(release!.body).toMatch(/- SBOM: `demo-lab-standard-0\.3\.0\.cdx\.json` \(CycloneDX 1\.6, \d+ components/);
     expect(release!.body).toContain(digest);
     expect(jobOf(run, 'release').runsOn).toEqual(['ubuntu-latest']);
+    // The provenance of the published OVA, attested by its digest, and the notes say how to check both.
+    expectAttested(run, '0.3.0', 'standard', digest);
+    expect(release!.body).toContain('labforge verify demo-lab-standard-0.3.0.ova');
+    expect(release!.body).toContain(`gh attestation verify demo-lab-standard-0.3.0.ova --repo ${REPO}`);
   }, 1_500_000);
 
   it('v0.3.0-prewarmed: builds no OS image (starts from the v0.3.0 standard OVA), publishes and releases', async () => {
@@ -234,10 +270,11 @@ describe('release.yml for the pushed tags v0.3.0 and v0.3.0-prewarmed', () => {
     expectSuccess(run);
     expect(stepOf(jobOf(run, 'build'), /Packer/).outcome).toBe('skipped');
     const standard = await sha256(join(bucket, 'releases', 'v0.3.0', 'standard', 'demo-lab-standard-0.3.0.ova'));
-    const { metadata } = await expectPublished('0.3.0', 'prewarmed');
+    const { metadata, digest } = await expectPublished('0.3.0', 'prewarmed');
     expect(JSON.stringify(metadata)).toContain(standard);
+    expectAttested(run, '0.3.0', 'prewarmed', digest);
     const release = api.releasesOf(REPO).find((r) => r.tag_name === 'v0.3.0-prewarmed');
-    expect(release?.assets.map((a) => a.name).sort()).toEqual(['demo-lab-prewarmed-0.3.0.metadata.json', 'demo-lab-prewarmed-0.3.0.ova.sha256']);
+    expect(release?.assets.map((a) => a.name).sort()).toEqual(['demo-lab-prewarmed-0.3.0.cdx.json', 'demo-lab-prewarmed-0.3.0.metadata.json', 'demo-lab-prewarmed-0.3.0.ova.sha256']);
   }, 1_500_000);
 
   it('a moving v1 tag starts no build', async () => {
@@ -276,6 +313,9 @@ describe('failure paths', () => {
     expect(logs.map((f) => readFileSync(join(logDir, f), 'utf8')).join('\n')).toMatch(/checksum/i);
     expect(existsSync(join(bucket, 'releases', 'v0.4.0'))).toBe(false);
     expect(JSON.stringify(JSON.parse(readFileSync(join(bucket, 'index.json'), 'utf8')))).not.toContain('0.4.0');
+    // Nothing published, nothing attested: the attest job needs a successful build.
+    expect(jobOf(run, 'attest').result).toBe('skipped');
+    expect(run.attestations).toEqual([]);
   }, 900_000);
 
   it('a run cancelled mid-warm stops QEMU, runs the post steps and publishes nothing', async () => {

@@ -292,13 +292,13 @@ describe('pack-ova inputs', () => {
       out: 'mine.ova',
       os: { cimId: 94, vmwareOsType: 'ubuntu64Guest' },
       cpus: 12,
-      memoryMiB: 16384,
+      memoryMiB: 43520,
     });
   });
   it('names the input for a bad appliance, profile or size', async () => {
     await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: join(dir, 'nowhere') }))).rejects.toThrow(/^appliance: .*appliance\.yml does not exist/);
     await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', profile: 'huge' }))).rejects.toThrow(/^profile: 'huge' is not a resource profile of demo-lab \(use one of: tiny\)/);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', 'memory-mib': '4096' }))).rejects.toThrow(/^memory-mib: 4096 is below the minimum 8192 of hedgehog-lab/);
+    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', 'memory-mib': '4096' }))).rejects.toThrow(/^memory-mib: 4096 is below the minimum 23552 of hedgehog-lab/);
     await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', cpus: 'two' }))).rejects.toThrow(/^cpus: 'two' is not a whole number/);
   });
 });
@@ -317,7 +317,7 @@ describe('labforge pack-ova', () => {
     rmSync(sub, { recursive: true, force: true });
   }, 120_000);
 
-  it("with --appliance packer/hedgehog-lab the OVF says Ubuntu and the Hedgehog profile's 8 vCPUs and 16 GiB", async () => {
+  it("with --appliance packer/hedgehog-lab the OVF says Ubuntu and the default topology's 48 vCPUs and 42.5 GiB", async () => {
     const sub = mkdtempSync(join(dir, 'cli-hh-'));
     const small = join(sub, 'small.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', small, '64M']);
@@ -325,7 +325,7 @@ describe('labforge pack-ova', () => {
     const run = await runCli(['pack-ova', '--appliance', 'packer/hedgehog-lab', '--image', small, '--out', ova, '--build-type', 'standard', '--version', '1.0.0', '--git-sha', 'deadbeef']);
     expect(run.stderr).not.toContain('note: no --appliance');
     expect(run.code).toBe(0);
-    expect(await ovfFacts(ova)).toEqual({ osId: '94', osType: 'ubuntu64Guest', osDescription: 'Ubuntu 24.04 LTS (64-bit)', cpus: 8, memoryMiB: 16384, product: 'hedgehog-lab' });
+    expect(await ovfFacts(ova)).toEqual({ osId: '94', osType: 'ubuntu64Guest', osDescription: 'Ubuntu 24.04 LTS (64-bit)', cpus: 48, memoryMiB: 43520, product: 'hedgehog-lab' });
     expect(await readOvaProperties(ova)).toMatchObject({ appliance: 'hedgehog-lab', buildType: 'standard', version: '1.0.0' });
     expect(execFileSync('tar', ['tf', ova], { encoding: 'utf8' }).trim().split('\n')).toEqual(['hedgehog-lab-standard-1.0.0.ovf', 'hedgehog-lab-standard-1.0.0.mf', 'hedgehog-lab-standard-1.0.0-disk1.vmdk']);
     rmSync(sub, { recursive: true, force: true });

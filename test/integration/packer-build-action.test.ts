@@ -50,6 +50,11 @@ describe('the bundled packer-build action, run as the runner runs it', () => {
     expect(run.summary).toContain('Packer build: prewarmed 1.4.0');
     expect(run.summary).toContain('phase provision');
     expect(run.summary).toContain('artifact file.image');
+    // The phase timeline right below the table (after a blank line, so that GitHub renders it): one bar per phase.
+    expect(run.summary).toMatch(/<\/table>\n\n```mermaid\ngantt\n/);
+    const chart = /```mermaid\n[\s\S]*?\n```\n/.exec(run.summary)?.[0] ?? '';
+    expect(chart).toContain('\n  dateFormat x\n');
+    for (const phase of ['preflight', 'validate', 'provision', 'package']) expect(chart).toMatch(new RegExp(`\\n  ${phase} :p\\d+, \\d{13}, \\d{13}\\n`));
   }, 120_000);
 
   it('fails in preflight, in one annotation with the fix, when kvm is asked for without /dev/kvm', async () => {

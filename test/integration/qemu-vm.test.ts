@@ -64,6 +64,15 @@ describe('qemu-vm', () => {
     await expect(startVm({ image: disk, imageFormat: 'raw', accelerator: 'tcg', nested: true, serialLog: join(work, 's.log') })).rejects.toThrow(/nested virtualization needs accelerator 'kvm'/);
   });
 
+  it('makes the overlay (qemu-img create) backed by the image, and reports qemu-img failing', async () => {
+    const overlay = join(work, 'over lay.qcow2');
+    await startVm({ image: disk, imageFormat: 'raw', overlay, accelerator: 'tcg', serialLog: join(work, 's.log'), extraArgs: ['-no-such-option'] }).catch(() => undefined);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', overlay], { encoding: 'utf8' })) as Record<string, string>;
+    expect(info).toMatchObject({ format: 'qcow2', 'backing-filename': disk, 'backing-filename-format': 'raw' });
+    const err = await startVm({ image: disk, imageFormat: 'qcow2', overlay: join(work, 'wrong-format.qcow2'), accelerator: 'tcg', serialLog: join(work, 's.log') }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^Command failed: qemu-img create -q -f qcow2 -F qcow2 -b \S+blank\.raw \S+wrong-format\.qcow2\n.*qemu-img: /s);
+  });
+
   it('reports what QEMU said when it cannot start', async () => {
     const err = await startVm({ image: disk, imageFormat: 'raw', accelerator: 'tcg', serialLog: join(work, 's.log'), extraArgs: ['-no-such-option'] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmStartError);

@@ -58,6 +58,8 @@ describe('the bundled upload-artifact action', () => {
     expect(run.summary).toContain('Published hedgehog-lab v1.4.0 prewarmed');
     expect(run.outputs.appliance).toBe('hedgehog-lab');
     expect(run.summary).toContain(sha);
+    // throughput over the upload phase: MiB/s, with the bytes sent and the seconds it took
+    expect(run.summary).toMatch(new RegExp(`<td>throughput</td><td>\\d+\\.\\d MiB/s \\(${data.length} bytes in \\d+\\.\\d\\d s\\)</td>`));
     expect(run.stdout).toMatch(/upload hedgehog-lab-prewarmed-1\.4\.0\.ova: 100\.0% .*MiB\/s/);
     const md = JSON.parse((await emulator.readObject('action-labs', 'hedgehog/releases/v1.4.0/prewarmed/hedgehog-lab-prewarmed-1.4.0.metadata.json')).toString());
     expect(md).toMatchObject({ appliance: 'hedgehog-lab', gitSha: 'abcdef1234567890', workflowRunUrl: 'https://github.com/octo/labs/actions/runs/42', buildType: 'prewarmed', reason: 'Spring workshop' });

@@ -5,8 +5,8 @@
  * workflow end-to-end test (test/e2e/workflows.test.ts), through build.yml as users run it.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBundledAction, repoRoot } from '../support/run-action.js';
@@ -68,6 +68,22 @@ describe('attach mode (a machine something else runs)', () => {
     expect((await vm.exec('test -e /var/lib/hedgehog-lab/warm-manifest.json; echo $?')).stdout.trim()).toBe('1');
   }, 180_000);
 
+  it('logs in with an encrypted key whose passphrase comes from LABFORGE_SSH_PASSPHRASE, never echoing it', async () => {
+    const encrypted = join(work, 'encrypted-key');
+    copyFileSync(guest.privateKey, encrypted);
+    chmodSync(encrypted, 0o600);
+    const passphrase = 'correct horse 42';
+    execFileSync('ssh-keygen', ['-q', '-p', '-N', passphrase, '-f', encrypted]);
+    const run = await runCli(['warm', '--attach', `127.0.0.1:${vm.sshPort}`, '--ssh-key-path', encrypted, '--init-command', 'echo init done', '--ready-command', 'exit 4', '--seal', 'false'], {
+      env: { LABFORGE_SSH_PASSPHRASE: passphrase },
+      timeoutMs: 120_000,
+    });
+    expect(run.stderr).toMatch(/SSH up as \S+@127\.0\.0\.1:\d+/);
+    expect(run.stderr).toMatch(/warm failed at ready: /);
+    expect(run.code).toBe(1);
+    expect(run.stderr + run.stdout).not.toContain(passphrase);
+  }, 180_000);
+
   it('initializes the running lab, proves it ready and marks it', async () => {
     const run = await runCli(['warm', '--attach', `127.0.0.1:${vm.sshPort}`, '--ssh-key-path', guest.privateKey, '--seal', 'false', '--version', '2.0.0'], { timeoutMs: 300_000 });
     expect(run.stderr).toContain('mode=build-init');
@@ -79,6 +95,18 @@ describe('attach mode (a machine something else runs)', () => {
     const manifest = JSON.parse((await vm.exec('cat /var/lib/hedgehog-lab/warm-manifest.json')).stdout) as Manifest;
     expect(manifest).toMatchObject({ labVersion: '2.0.0', mode: 'attach' });
     expect(vm.vm.isRunning()).toBe(true); // attach mode never shuts the machine down
+  }, 300_000);
+
+  it('as the bundled action, writes a job summary with the timing table and the warm as a Gantt chart', async () => {
+    // The lab is initialized by now: build-init only resumes it and proves it ready again.
+    const run = await runBundledAction('vlab-warm', { inputs: { host: '127.0.0.1', port: String(vm.sshPort), 'ssh-key-path': guest.privateKey, seal: 'false', version: '2.0.0' } });
+    expect(run.errors).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.summary).toContain(`vlab-warm: 127.0.0.1:${vm.sshPort} pre-warmed in`);
+    expect(run.summary).toMatch(/<\/table>\n\n```mermaid\ngantt\n {2}title Warm timeline\n {2}dateFormat x\n/);
+    const tasks = (/```mermaid\n[\s\S]*?\n```\n/.exec(run.summary)?.[0] ?? '').split('\n').filter((l) => / :p\d+, /.test(l));
+    expect(tasks.map((l) => l.trim().split(' ')[0])).toEqual(['ssh-up', 'init', 'ready', 'mark']);
+    for (const l of tasks) expect(l).toMatch(/^ {2}[a-z-]+ :p\d, \d{13}, \d{13}$/);
   }, 300_000);
 });
 

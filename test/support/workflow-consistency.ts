@@ -10,7 +10,9 @@
  *   - every `inputs.<name>` is declared by the workflow's trigger; in a reusable workflow every
  *     `secrets.<name>` is declared (GITHUB_TOKEN aside);
  *   - every job that calls a labforge reusable workflow passes only declared inputs and secrets, every
- *     required input, and no `secrets: inherit`.
+ *     required input, and no `secrets: inherit`; and grants every permission a job of the called workflow
+ *     declares (GitHub gives a called workflow's jobs at most what the calling job grants, and refuses the run
+ *     when one of them asks for more).
  * Messages say `file:line`, the job and step, what is wrong, and what the other side declares.
  *
  * Also here: how this repository's copy of a template refers to labforge itself ({@link repoCopyOfTemplate}),
@@ -52,18 +54,22 @@ interface CalledWorkflow {
   inputs: Map<string, { required: boolean; hasDefault: boolean }>;
   secrets: Set<string>;
   outputs: Set<string>;
+  /** Every permission a job of it declares. */
+  permissions: { job: string; scope: string; level: string }[];
 }
 
 function readCalledWorkflow(path: string): CalledWorkflow | undefined {
   const abs = join(repoRoot, path);
   if (!existsSync(abs)) return undefined;
-  const call = asRecord(asRecord(readYamlFile(abs).data['on'])['workflow_call']);
+  const file = readYamlFile(abs);
+  const call = asRecord(asRecord(file.data['on'])['workflow_call']);
   const inputs = new Map<string, { required: boolean; hasDefault: boolean }>();
   for (const [k, v] of Object.entries(asRecord(call['inputs']))) {
     const spec = asRecord(v);
     inputs.set(k, { required: spec['required'] === true, hasDefault: spec['default'] !== undefined });
   }
-  return { path, inputs, secrets: new Set(Object.keys(asRecord(call['secrets']))), outputs: new Set(Object.keys(asRecord(call['outputs']))) };
+  const permissions = jobsOf(file).flatMap(([job, j]) => Object.entries(asRecord(j['permissions'])).map(([scope, level]) => ({ job, scope, level: String(level) })));
+  return { path, inputs, secrets: new Set(Object.keys(asRecord(call['secrets']))), outputs: new Set(Object.keys(asRecord(call['outputs']))), permissions };
 }
 
 /**
@@ -217,6 +223,14 @@ export function checkWorkflowConsistency(file: YamlFile): string[] {
           if (job['secrets'] === 'inherit') problems.push(`${file.where(['jobs', jobId, 'secrets'])}: jobs.${jobId} passes secrets: inherit; pass the secrets ${list(wf.secrets)} explicitly`);
           for (const k of Object.keys(asRecord(job['secrets']))) {
             if (!wf.secrets.has(k)) problems.push(`${file.where(['jobs', jobId, 'secrets', k])}: jobs.${jobId} passes secret '${k}' that ${path} does not declare (declared: ${list(wf.secrets)})`);
+          }
+          const rank = (level: unknown) => (level === 'write' ? 2 : level === 'read' ? 1 : 0);
+          const granted = job['permissions'];
+          for (const p of wf.permissions) {
+            const has = granted === 'write-all' ? 'write' : granted === 'read-all' ? 'read' : asRecord(granted)[p.scope];
+            if (rank(has) < rank(p.level)) {
+              problems.push(`${file.where(['jobs', jobId, 'permissions'])}: jobs.${jobId} calls ${path}, whose job ${p.job} needs ${p.scope}: ${p.level}, but grants ${has === undefined ? 'no' : String(has)} ${p.scope} (a called workflow's jobs get at most what the caller grants; add ${p.scope}: ${p.level})`);
+            }
           }
         }
       }

@@ -1,10 +1,12 @@
 /**
  * The security rules every labforge workflow follows, as a check that lists each violation with file:line:
  *   - the top level grants nothing (`permissions: {}`) and every job declares its own permissions;
- *   - `contents: write` only in a job that writes a GitHub release (runs `labforge release`, or calls the
- *     reusable build with `release: true`); `id-token: write` only in a job that logs in to Google Cloud with
- *     Workload Identity Federation (google-github-actions/auth, or a call of the reusable build); no other
- *     write permission at all;
+ *   - `contents: write` only in a job that writes a GitHub release (runs `labforge release`), or calls the
+ *     reusable build (whose release job declares it: GitHub refuses a run whose caller grants a called job less
+ *     than it declares, before any `if:`, so even a caller with `release: false` must grant it); `id-token: write` only in a job that logs in to Google Cloud with
+ *     Workload Identity Federation (google-github-actions/auth) or attests a build's provenance
+ *     (actions/attest-build-provenance), or calls the reusable build; `attestations: write` only in a job that
+ *     attests, or calls the reusable build; no other write permission at all;
  *   - a job on a self-hosted runner never runs for a pull request from a fork: its `if:` contains
  *     `!github.event.pull_request.head.repo.fork`;
  *   - actions and reusable workflows from another repository — labforge's own too (`OWNER/labforge/…` in the
@@ -28,13 +30,19 @@ function asRecord(v: unknown): Record<string, unknown> {
 }
 
 function writesRelease(job: Job): boolean {
-  if (typeof job.uses === 'string') return labforgeWorkflowPath(job.uses) !== undefined && asRecord(job.with)['release'] === true;
+  if (typeof job.uses === 'string') return labforgeWorkflowPath(job.uses) !== undefined;
   return (job.steps ?? []).some((s) => typeof s.run === 'string' && /\blabforge release\b/.test(s.run));
 }
 
 function logsInToGoogleCloud(job: Job): boolean {
   if (typeof job.uses === 'string') return labforgeWorkflowPath(job.uses) !== undefined;
   return (job.steps ?? []).some((s) => typeof s.uses === 'string' && s.uses.startsWith('google-github-actions/auth@'));
+}
+
+/** The job attests a build's provenance (or calls the reusable build, whose attest job does). */
+function attests(job: Job): boolean {
+  if (typeof job.uses === 'string') return labforgeWorkflowPath(job.uses) !== undefined;
+  return (job.steps ?? []).some((s) => typeof s.uses === 'string' && s.uses.startsWith('actions/attest-build-provenance@'));
 }
 
 function runsOnHosted(runsOn: unknown): boolean {
@@ -78,8 +86,9 @@ export function checkWorkflowSecurity(file: YamlFile): string[] {
     for (const [scope, level] of Object.entries(asRecord(perms))) {
       if (level !== 'write') continue;
       if (scope === 'contents' && !writesRelease(job)) problems.push(`${where}: jobs.${jobId} has contents: write but writes no GitHub release (use contents: read)`);
-      else if (scope === 'id-token' && !logsInToGoogleCloud(job)) problems.push(`${where}: jobs.${jobId} has id-token: write but does not log in to Google Cloud with Workload Identity Federation`);
-      else if (scope !== 'contents' && scope !== 'id-token') problems.push(`${where}: jobs.${jobId} has ${scope}: write, which no labforge job needs`);
+      else if (scope === 'id-token' && !logsInToGoogleCloud(job) && !attests(job)) problems.push(`${where}: jobs.${jobId} has id-token: write but neither logs in to Google Cloud with Workload Identity Federation nor attests a build`);
+      else if (scope === 'attestations' && !attests(job)) problems.push(`${where}: jobs.${jobId} has attestations: write but attests nothing (actions/attest-build-provenance)`);
+      else if (scope !== 'contents' && scope !== 'id-token' && scope !== 'attestations') problems.push(`${where}: jobs.${jobId} has ${scope}: write, which no labforge job needs`);
     }
     if (job['runs-on'] !== undefined && !runsOnHosted(job['runs-on'])) {
       const cond = typeof job['if'] === 'string' ? job['if'] : '';

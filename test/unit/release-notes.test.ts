@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatSize, parseSha256Line, readReleaseFacts, releaseTitle, renderReleaseNotes } from '../../actions/lib/release-notes.js';
+import { publishBuildRelease, readBuildReleaseOptions } from '../../actions/lib/build-release.js';
+import { inputsFrom } from '../../actions/lib/inputs.js';
 
 let dir: string;
 beforeAll(() => {
@@ -113,6 +115,32 @@ describe('the release notes', () => {
     expect(notes).toContain('| Reason | a \\| b c |');
     expect(notes).toContain("curl -fL -C - -o hedgehog-lab-prewarmed-1.4.0.ova 'https://storage.example/o?sig=a'\\''b'");
     expect(notes).toContain('sha256sum -c hedgehog-lab-prewarmed-1.4.0.ova.sha256');
+  });
+
+  it('show how to check the download with labforge verify, and the provenance only when the OVA was attested', () => {
+    const facts = { appliance: 'hedgehog-lab', buildType: 'standard' as const, version: '1.4.0', fileName: 'hedgehog-lab-standard-1.4.0.ova', sha256: HEX, firstBoot: 'about 15 minutes' };
+    const plain = renderReleaseNotes(facts);
+    expect(plain).toContain('labforge verify hedgehog-lab-standard-1.4.0.ova');
+    expect(plain).not.toContain('gh attestation');
+    expect(plain).not.toContain('### Provenance');
+    const attested = renderReleaseNotes({ ...facts, attestationRepo: 'acme/labs' });
+    expect(attested).toContain('### Provenance');
+    expect(attested).toContain('gh attestation verify hedgehog-lab-standard-1.4.0.ova --repo acme/labs');
+    // The commands come in this order: checksum, labforge verify, provenance.
+    const at = (t: string) => attested.indexOf(t);
+    expect(at('sha256sum -c')).toBeLessThan(at('labforge verify'));
+    expect(at('labforge verify')).toBeLessThan(at('gh attestation verify'));
+  });
+
+  it('take the attesting repository from labforge release --attestation-repo, and refuse anything but owner/name', async () => {
+    {
+      const sum = join(dir, 'demo-lab-standard-1.0.0.ova.sha256');
+      writeFileSync(sum, `${HEX}  demo-lab-standard-1.0.0.ova\n`);
+      const options = readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, 'attestation-repo': 'acme/labs' }), {});
+      const { notes } = await publishBuildRelease(options, '');
+      expect(notes).toContain('gh attestation verify demo-lab-standard-1.0.0.ova --repo acme/labs');
+      expect(() => readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, 'attestation-repo': 'acme/labs; rm -rf /' }), {})).toThrow(/^attestation-repo: 'acme\/labs; rm -rf \/' is not owner\/name/);
+    }
   });
 
   it('formats sizes', () => {

@@ -154,6 +154,10 @@ jobs:
       build_type: standard
       flavour: vanilla
     secrets: inherit
+    permissions:
+      contents: write
+      id-token: write
+      attestations: write
   after:
     needs: call
     runs-on: ubuntu-latest
@@ -164,8 +168,26 @@ jobs:
       expect.stringMatching(/^wf\.yml:7: jobs\.call passes input 'flavour' that \.github\/workflows\/build\.yml does not declare \(declared: accelerator, appliance, build_type, /),
       "wf.yml:4: jobs.call does not pass the required input 'labforge_repository' of .github/workflows/build.yml",
       "wf.yml:4: jobs.call does not pass the required input 'labforge_ref' of .github/workflows/build.yml",
-      'wf.yml:8: jobs.call passes secrets: inherit; pass the secrets console_password, gcp_service_account, gcp_workload_identity_provider explicitly',
-      expect.stringMatching(/^wf\.yml:13: jobs\.after\.steps\[0\] .* reads needs\.call\.outputs\.colour, which job call does not declare \(it declares: artifact_name, build_type, /),
+      'wf.yml:8: jobs.call passes secrets: inherit; pass the secrets console_password, gcp_service_account, gcp_workload_identity_provider, registry_credential explicitly',
+      expect.stringMatching(/^wf\.yml:17: jobs\.after\.steps\[0\] .* reads needs\.call\.outputs\.colour, which job call does not declare \(it declares: artifact_name, build_type, /),
+    ]);
+  });
+
+  it('checks that a call of the reusable workflow grants every permission its jobs declare', () => {
+    const problems = check(`on: push
+jobs:
+  call:
+    permissions:
+      contents: read
+      id-token: write
+    uses: ./.github/workflows/build.yml
+    with:
+      labforge_repository: OWNER/labforge
+      labforge_ref: 0123456789abcdef0123456789abcdef01234567
+`);
+    expect(problems).toEqual([
+      "wf.yml:5: jobs.call calls .github/workflows/build.yml, whose job attest needs attestations: write, but grants no attestations (a called workflow's jobs get at most what the caller grants; add attestations: write)",
+      "wf.yml:5: jobs.call calls .github/workflows/build.yml, whose job release needs contents: write, but grants read contents (a called workflow's jobs get at most what the caller grants; add contents: write)",
     ]);
   });
 

@@ -20,9 +20,16 @@ describe('every workflow follows the security rules', () => {
         .filter(([, job]) => ['id-token', 'contents'].some((p) => (job['permissions'] as Record<string, string> | undefined)?.[p] === 'write') && job.steps !== undefined)
         .map(([id, job]) => ({ where: `${f.path} ${id}`, runs: (job.steps ?? []).map((s) => (typeof s.run === 'string' ? s.run : '')).join('\n') })),
     );
-    // Not vacuous: the build and release jobs of both copies of build.yml are among them, and run labforge's CLI.
-    expect(privileged.map((p) => p.where)).toEqual(expect.arrayContaining(['.github/workflows/build.yml build', '.github/workflows/build.yml release', 'workflows-templates/build.yml build', 'workflows-templates/build.yml release']));
-    for (const p of privileged.filter((j) => j.where.includes('build.yml'))) expect(p.runs).toContain('node .labforge/bin/labforge ');
+    // Not vacuous: the build and release jobs of both copies of build.yml are among them, and run labforge's CLI;
+    // the attest job runs no labforge code at all (it checks nothing out).
+    expect(privileged.map((p) => p.where)).toEqual(expect.arrayContaining(['.github/workflows/build.yml build', '.github/workflows/build.yml release', 'workflows-templates/build.yml build', 'workflows-templates/build.yml release', '.github/workflows/build.yml attest', 'workflows-templates/build.yml attest']));
+    for (const p of privileged.filter((j) => j.where.includes('build.yml') && !j.where.endsWith(' attest'))) expect(p.runs).toContain('node .labforge/bin/labforge ');
+    for (const p of privileged.filter((j) => j.where.endsWith(' attest'))) expect(p.runs).not.toMatch(/bin\/labforge\b|\.labforge\//);
+    for (const f of workflowFiles().filter((w) => w.path.endsWith('/build.yml'))) {
+      const attest = jobsOf(f).find(([id]) => id === 'attest')![1];
+      expect((attest.steps ?? []).map((s) => String(s.uses ?? 'run').replace(/@.*/, ''))).toEqual(['actions/download-artifact', 'run', 'actions/attest-build-provenance']);
+      expect(attest['permissions']).toEqual({ 'id-token': 'write', attestations: 'write' });
+    }
     expect(privileged.flatMap((p) => npmInstalls(p.runs).map((cmd) => `${p.where}: ${cmd}`))).toEqual([]);
   });
 
@@ -66,7 +73,7 @@ jobs:
     expect(problems).toEqual([
       'bad.yml:2: the top level must grant nothing (permissions: {}); grant per job',
       'bad.yml:7: jobs.build has contents: write but writes no GitHub release (use contents: read)',
-      'bad.yml:7: jobs.build has id-token: write but does not log in to Google Cloud with Workload Identity Federation',
+      'bad.yml:7: jobs.build has id-token: write but neither logs in to Google Cloud with Workload Identity Federation nor attests a build',
       'bad.yml:7: jobs.build has packages: write, which no labforge job needs',
       'bad.yml:5: jobs.build may run on a self-hosted runner but its if: lacks !github.event.pull_request.head.repo.fork (a fork\'s pull request must never reach our machines)',
       'bad.yml:11: jobs.build.steps[0] "actions/checkout@v4" uses actions/checkout@v4: pin third-party actions to a full commit SHA (owner/repo@<40 hex> # vX.Y.Z)',
@@ -131,6 +138,38 @@ jobs:
       "pins.yml:26: jobs.build.steps[1] \"npm ci --no-audit\" runs 'npm ci --no-audit' in a job with a write permission; add --ignore-scripts (no dependency's install script may see the token)",
       'pins.yml:26: jobs.build.steps[1] "npm ci --no-audit" uses sudo in a job that may run on a self-hosted runner, whose user has none (do it without root, or in runner-setup)',
       'pins.yml:33: jobs.build.steps[2] "echo "pseudo sudoers" && (sudo -n true)" uses sudo in a job that may run on a self-hosted runner, whose user has none (do it without root, or in runner-setup)',
+    ]);
+  });
+
+  it('allows attestations: write and id-token: write to a job that attests, and to no other', () => {
+    const path = join(dir, 'attest.yml');
+    writeFileSync(
+      path,
+      `on: push
+permissions: {}
+jobs:
+  attest:
+    runs-on: ubuntu-latest
+    permissions:
+      id-token: write
+      attestations: write
+    steps:
+      - uses: actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32 # v4.1.0
+        with:
+          subject-path: x.ova
+  pretender:
+    runs-on: ubuntu-latest
+    permissions:
+      id-token: write
+      attestations: write
+    steps:
+      - run: true
+`,
+    );
+    const problems = checkWorkflowSecurity(readYamlFile(path)).map((p) => p.replace(/^[^:]*attest\.yml:/, 'attest.yml:'));
+    expect(problems).toEqual([
+      'attest.yml:16: jobs.pretender has id-token: write but neither logs in to Google Cloud with Workload Identity Federation nor attests a build',
+      'attest.yml:16: jobs.pretender has attestations: write but attests nothing (actions/attest-build-provenance)',
     ]);
   });
 
