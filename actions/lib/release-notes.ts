@@ -53,9 +53,14 @@ export interface ReleaseFacts {
 }
 
 /** First-boot time of each build type when the metadata does not state a measured one (docs/INSTALL.md). */
+/**
+ * What the notes and the metadata say when a build gave no first-boot expectation (the appliance manifest's
+ * `first-boot`, with its basis, is what build.yml and the pipeline pass): what first boot does, and no time that
+ * nobody measured.
+ */
 export const DEFAULT_FIRST_BOOT: Record<BuildType, string> = {
-  standard: '15–20 minutes (the lab is initialized on first boot)',
-  prewarmed: 'under 5 minutes (the lab was initialized at build time; first boot only resumes it)',
+  standard: 'the lab is initialized on first boot (no time stated: this build gave no first-boot expectation from its appliance manifest)',
+  prewarmed: 'the lab was initialized at build time; first boot only resumes it (no time stated: this build gave no first-boot expectation from its appliance manifest)',
 };
 
 /** Describes each build type in one line for the notes. */

@@ -23,6 +23,7 @@ import { TransferProgress, formatBytes } from './transfer-progress.js';
 import { pinSource, sha256sumLine, type FileDigests } from './upload-hashing.js';
 import type { DestinationOptions, UploadOptions } from './upload-options.js';
 import { SBOM_SUFFIX, resolveSbomToPublish } from './sbom-publish.js';
+import { DEFAULT_FIRST_BOOT } from './release-notes.js';
 
 export interface UploadReleaseOptions extends UploadOptions {
   /**
@@ -115,9 +116,9 @@ export interface BuiltFrom {
   uri?: string;
 }
 
-/** A rough first-boot expectation per build type (shown in the metadata and the portal). */
+/** What first boot does when the build gave no expectation from its appliance manifest (metadata and portal). */
 export function expectedFirstBoot(buildType: BuildType): string {
-  return buildType === 'prewarmed' ? 'under 5 minutes (the lab was initialized at build time and only resumes)' : '15–20 minutes (the lab is initialized on first boot)';
+  return DEFAULT_FIRST_BOOT[buildType];
 }
 
 /**

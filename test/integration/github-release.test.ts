@@ -70,7 +70,7 @@ describe('publishing the release of a tag', () => {
     expect(r.body).toContain('21.3 GiB (22,877,000,000 bytes)');
     expect(r.body).toContain(SHA);
     expect(r.body).toContain('[hedgehog-lab-prewarmed-1.4.0.ova](https://storage.googleapis.com/b/releases/v1.4.0/prewarmed/hedgehog-lab-prewarmed-1.4.0.ova)');
-    expect(r.body).toContain('under 5 minutes');
+    expect(r.body).toContain('first boot only resumes it (no time stated');
     expect(r.body).toContain('https://github.example/octo-org/labforge/actions/runs/42');
     expect(r.assets.map((a) => a.name).sort()).toEqual(['hedgehog-lab-prewarmed-1.4.0.metadata.json', 'hedgehog-lab-prewarmed-1.4.0.ova.sha256']);
     expect(r.assets.find((a) => a.name.endsWith('.sha256'))?.content.toString()).toBe(`${SHA}  hedgehog-lab-prewarmed-1.4.0.ova\n`);
@@ -137,7 +137,7 @@ describe('publishing the release of a tag', () => {
     await publishBuildRelease({ ...options({ 'sha256-file': files.sha, 'metadata-file': files.meta }), tag: undefined }, WRITE);
     const r = api.releasesOf(REPO).find((x) => x.tag_name === 'v2.0.0-rc.1');
     expect(r?.prerelease).toBe(true);
-    expect(r?.body).toContain('15–20 minutes');
+    expect(r?.body).toContain('the lab is initialized on first boot (no time stated');
   });
 });
 
