@@ -259,16 +259,27 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
 });
 
 describe('pack-ova inputs', () => {
+  // The image must exist and hold something (checked before the appliance is read); its content is not read here.
+  const img = (): string => {
+    const p = join(dir, 'a.qcow2');
+    if (!existsSync(p)) writeFileSync(p, 'not empty');
+    return p;
+  };
+  it('names the image when it does not exist or is empty', async () => {
+    await expect(readPackOvaOptions(inputsFrom({ image: join(dir, 'missing.qcow2'), version: '1.0.0' }))).rejects.toThrow(/^image: .*missing\.qcow2 does not exist/);
+    writeFileSync(join(dir, 'empty.qcow2'), '');
+    await expect(readPackOvaOptions(inputsFrom({ image: join(dir, 'empty.qcow2'), version: '1.0.0' }))).rejects.toThrow(/^image: .*empty\.qcow2 is empty \(0 bytes\)/);
+  });
   it('rejects a version that is not semver, naming the input', async () => {
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).rejects.toThrow(InputError);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'latest' }))).rejects.toThrow(/^version: 'latest' is not a semantic version/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: 'latest' }))).rejects.toThrow(InputError);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: 'latest' }))).rejects.toThrow(/^version: 'latest' is not a semantic version/);
   });
   it('rejects an unknown build type and an output that is not .ova', async () => {
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', 'build-type': 'warm' }))).rejects.toThrow(/^build-type:/);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', out: 'x.tar' }))).rejects.toThrow(/^out:/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'build-type': 'warm' }))).rejects.toThrow(/^build-type:/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', out: 'x.tar' }))).rejects.toThrow(/^out:/);
   });
   it("without an appliance: named hedgehog-lab, the flags' sizes, and a generic Linux rather than a guessed distribution", async () => {
-    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: 'v1.2.0', 'build-type': 'prewarmed' }))).toMatchObject({
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: 'v1.2.0', 'build-type': 'prewarmed' }))).toMatchObject({
       appliance: 'hedgehog-lab',
       out: 'hedgehog-lab-prewarmed-1.2.0.ova',
       version: '1.2.0',
@@ -276,18 +287,18 @@ describe('pack-ova inputs', () => {
       memoryMiB: 8192,
       os: GENERIC_LINUX_64,
     });
-    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', cpus: '6', 'memory-mib': '2048' }))).toMatchObject({ cpus: 6, memoryMiB: 2048 });
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', profile: 'tiny' }))).rejects.toThrow(/^profile: needs an appliance/);
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', cpus: '6', 'memory-mib': '2048' }))).toMatchObject({ cpus: 6, memoryMiB: 2048 });
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', profile: 'tiny' }))).rejects.toThrow(/^profile: needs an appliance/);
   });
   it("with an appliance: its name, its OS and its profile's sizes, with overrides", async () => {
-    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab' }))).toMatchObject({
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: 'packer/demo-lab' }))).toMatchObject({
       appliance: 'demo-lab',
       out: 'demo-lab-standard-1.0.0.ova',
       os: { cimId: 96, vmwareOsType: 'debian11_64Guest' },
       cpus: 2,
       memoryMiB: 1024,
     });
-    expect(await readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', cpus: '12', out: 'mine.ova' }))).toMatchObject({
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: 'packer/hedgehog-lab', cpus: '12', out: 'mine.ova' }))).toMatchObject({
       appliance: 'hedgehog-lab',
       out: 'mine.ova',
       os: { cimId: 94, vmwareOsType: 'ubuntu64Guest' },
@@ -296,10 +307,10 @@ describe('pack-ova inputs', () => {
     });
   });
   it('names the input for a bad appliance, profile or size', async () => {
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: join(dir, 'nowhere') }))).rejects.toThrow(/^appliance: .*appliance\.yml does not exist/);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', profile: 'huge' }))).rejects.toThrow(/^profile: 'huge' is not a resource profile of demo-lab \(use one of: tiny\)/);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/hedgehog-lab', 'memory-mib': '4096' }))).rejects.toThrow(/^memory-mib: 4096 is below the minimum 23552 of hedgehog-lab/);
-    await expect(readPackOvaOptions(inputsFrom({ image: 'a.qcow2', version: '1.0.0', appliance: 'packer/demo-lab', cpus: 'two' }))).rejects.toThrow(/^cpus: 'two' is not a whole number/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: join(dir, 'nowhere') }))).rejects.toThrow(/^appliance: .*appliance\.yml does not exist/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: 'packer/demo-lab', profile: 'huge' }))).rejects.toThrow(/^profile: 'huge' is not a resource profile of demo-lab \(use one of: tiny\)/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: 'packer/hedgehog-lab', 'memory-mib': '4096' }))).rejects.toThrow(/^memory-mib: 4096 is below the minimum 23552 of hedgehog-lab/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', appliance: 'packer/demo-lab', cpus: 'two' }))).rejects.toThrow(/^cpus: 'two' is not a whole number/);
   });
 });
 
