@@ -2,9 +2,11 @@
 // The test command (`npm test`): builds, runs every jest suite (test/**/*.test.ts) and every bats file
 // (test/bats/*.bats), then prints one closing line: "tests: N passed, N failed, N skipped".
 // Arguments are passed to jest (e.g. `npm test -- test/unit`); LABFORGE_SKIP_BATS=1 skips bats.
-// bats runs at the same time as jest, at a lower priority (nice 10), so that its mostly short processes fill the
-// time jest's guests leave idle; its TAP output is printed after jest's. LABFORGE_SERIAL_TESTS=1 runs bats after
-// jest instead.
+// Without arguments jest runs in two lanes at once: the workflows e2e (one long file whose QEMU guest keeps one
+// core busy) and every other file; each lane runs its files one at a time. bats runs at the same time too, at a
+// lower priority (nice 10), so that its mostly short processes fill the time the guests leave idle. The second
+// lane's and bats' output is printed after the first lane's. LABFORGE_TEST_LANES=1 runs jest as one lane;
+// LABFORGE_SERIAL_TESTS=1 runs one jest lane and then bats.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,33 +45,58 @@ function startBats() {
   });
 }
 
-/** Runs jest in this process's terminal; resolves with its exit status. */
-function runJest(report) {
-  const child = spawn(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', report, ...args], {
+/** The e2e file that gets a lane of its own (the longest by far: four workflow runs under TCG). */
+const OWN_LANE = 'test/e2e/workflows.test.ts';
+
+/** Runs jest; resolves with its exit status. `log` (a file) takes its output instead of this terminal. */
+function runJest(report, jestArgs, log) {
+  const fd = log ? openSync(log, 'w') : undefined;
+  const child = spawn(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', report, ...jestArgs], {
     cwd: root,
-    stdio: 'inherit',
+    stdio: fd === undefined ? 'inherit' : ['ignore', fd, fd],
     env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --no-warnings=ExperimentalWarning`.trim() },
   });
+  const started = Date.now();
   return new Promise((resolve) => {
-    child.on('error', () => resolve(1));
-    child.on('exit', (code, signal) => resolve(signal ? 1 : code));
+    const done = (status) => {
+      if (fd !== undefined) closeSync(fd);
+      resolve({ status, report, log, seconds: (Date.now() - started) / 1000 });
+    };
+    child.on('error', () => done(1));
+    child.on('exit', (code, signal) => done(signal ? 1 : code));
   });
 }
 
-const serial = process.env.LABFORGE_SERIAL_TESTS === '1';
-let bats = wantBats && !serial ? startBats() : undefined;
-const report = join(tmp, 'jest.json');
-const jestStatus = await runJest(report);
-if (existsSync(report)) {
-  const r = JSON.parse(readFileSync(report, 'utf8'));
-  totals.passed += r.numPassedTests;
-  totals.failed += r.numFailedTests;
-  totals.skipped += r.numPendingTests + r.numTodoTests;
-  if (r.numRuntimeErrorTestSuites > 0) broken = true;
-} else {
-  broken = true;
+/** Adds one lane's jest report to the totals. */
+function count(lane) {
+  if (existsSync(lane.report)) {
+    const r = JSON.parse(readFileSync(lane.report, 'utf8'));
+    totals.passed += r.numPassedTests;
+    totals.failed += r.numFailedTests;
+    totals.skipped += r.numPendingTests + r.numTodoTests;
+    if (r.numRuntimeErrorTestSuites > 0) broken = true;
+  } else {
+    broken = true;
+  }
+  if (lane.status !== 0) broken = true;
 }
-if (jestStatus !== 0) broken = true;
+
+const serial = process.env.LABFORGE_SERIAL_TESTS === '1';
+const lanes = args.length === 0 && !serial && process.env.LABFORGE_TEST_LANES !== '1' && existsSync(join(root, OWN_LANE));
+let bats = wantBats && !serial ? startBats() : undefined;
+if (lanes) {
+  const escaped = OWN_LANE.replace(/[.]/g, '\\.');
+  const main = runJest(join(tmp, 'jest-main.json'), ['--testPathIgnorePatterns', `/${escaped}$`], join(tmp, 'jest-main.log'));
+  console.log(`tests: jest runs in two lanes: ${OWN_LANE} here, every other file alongside it (its output follows)`);
+  const own = await runJest(join(tmp, 'jest-own.json'), [OWN_LANE]);
+  count(own);
+  const m = await main;
+  count(m);
+  process.stdout.write(readFileSync(m.log, 'utf8'));
+  console.log(`jest lanes: ${OWN_LANE} ${own.seconds.toFixed(0)} s; every other file ${m.seconds.toFixed(0)} s`);
+} else {
+  count(await runJest(join(tmp, 'jest.json'), args));
+}
 
 if (wantBats) {
   bats ??= startBats();

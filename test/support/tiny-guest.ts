@@ -153,6 +153,8 @@ export async function ensureTinyGuest(options: EnsureTinyGuestOptions = {}): Pro
       builtAt: new Date().toISOString(),
     };
     writeFileSync(join(work, 'guest.json'), JSON.stringify(guest, null, 2));
+    // Another test process (npm test runs two jest lanes) may have finished the same copy meanwhile: use its.
+    if (existsSync(jsonPath)) return JSON.parse(readFileSync(jsonPath, 'utf8')) as TinyGuest;
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
     return guest;
