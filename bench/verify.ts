@@ -19,6 +19,7 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync, writeSync } from
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pack } from 'tar-stream';
+import { GENERIC_LINUX_64, buildOvfDescriptor } from '../actions/lib/ovf-descriptor.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -44,22 +45,20 @@ async function tarHeader(name: string, size: number): Promise<Buffer> {
 
 const pad = (n: number) => (512 - (n % 512)) % 512;
 
-/** A small OVF descriptor with the labforge ProductSection that verify reports. */
-function ovfDescriptor(name: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
-  <References><File ovf:href="${name}-disk1.vmdk" ovf:id="file1"/></References>
-  <VirtualSystem ovf:id="${name}">
-    <Info>benchmark OVA</Info>
-    <ProductSection ovf:class="labforge">
-      <Info>labforge build</Info>
-      <Property ovf:key="appliance" ovf:type="string" ovf:value="bench"/>
-      <Property ovf:key="buildType" ovf:type="string" ovf:value="standard"/>
-      <Property ovf:key="version" ovf:type="string" ovf:value="1.0.0"/>
-    </ProductSection>
-  </VirtualSystem>
-</Envelope>
-`;
+/** The descriptor pack-ova writes (the product's own builder), for a disk of `diskBytes` zeros. */
+function ovfDescriptor(name: string, diskBytes: number): string {
+  return buildOvfDescriptor({
+    name,
+    diskFile: `${name}-disk1.vmdk`,
+    diskFileSize: diskBytes,
+    capacityBytes: diskBytes,
+    populatedBytes: 0,
+    cpus: 1,
+    memoryMiB: 1024,
+    os: GENERIC_LINUX_64,
+    product: { appliance: 'bench', buildType: 'standard', version: '1.0.0', buildDate: '2026-01-01T00:00:00Z', gitSha: '' },
+    annotation: 'benchmark OVA',
+  });
 }
 
 /** SHA-256 of `bytes` zero bytes, in 16 MiB steps. */
@@ -72,7 +71,7 @@ function zerosSha256(bytes: number): string {
 
 /** Writes `<dir>/<name>.ova` (descriptor, manifest, a sparse zero disk of `diskBytes`) and its `.sha256`. */
 async function makeOva(dir: string, name: string, diskBytes: number): Promise<string> {
-  const ovf = Buffer.from(ovfDescriptor(name));
+  const ovf = Buffer.from(ovfDescriptor(name, diskBytes));
   const disk = `${name}-disk1.vmdk`;
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const mf = Buffer.from(`SHA256(${name}.ovf)= ${sha(ovf)}\nSHA256(${disk})= ${zerosSha256(diskBytes)}\n`);
