@@ -79,17 +79,24 @@ export function setOutputs(outputs: Record<string, string>): void {
   for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
 }
 
+/** Text as HTML: the toolkit's summary puts headings and table cells into the page as they are. */
+export function summaryHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\r?\n/g, '<br>');
+}
+
 /**
  * Writes a two-column job summary table under a heading; `chart` (a markdown block such as the phase timeline
- * of summary-gantt.ts) goes right below the table, `after` below that.
+ * of summary-gantt.ts) goes right below the table, `after` below that. The heading and cells are text: they
+ * are HTML-escaped (a newline becomes a line break), so a value from an input, a file or a guest cannot
+ * become markup in the summary.
  */
 export async function writeSummaryTable(heading: string, rows: [string, string][], after?: string, chart?: string): Promise<void> {
-  const summary = core.summary.addHeading(heading, 3).addTable([
+  const summary = core.summary.addHeading(summaryHtml(heading), 3).addTable([
     [
       { data: 'What', header: true },
       { data: 'Value', header: true },
     ],
-    ...rows.map(([k, v]) => [k, v]),
+    ...rows.map(([k, v]) => [summaryHtml(k), summaryHtml(v)]),
   ]);
   // The blank line ends the table's HTML block: only then is a fenced block after it rendered as markdown.
   if (chart) summary.addRaw(`\n${chart}`, true);

@@ -11,7 +11,7 @@ await runAction('upload-artifact', {
     setOutputs(uploadOutputs(r));
     const rows: [string, string][] = r.files.map((f) => [
       `\`${f.name}\``,
-      `${f.uri}<br>${formatBytes(f.size)} · SHA-256 \`${f.sha256}\` · CRC32C \`${f.crc32c}\`<br>` +
+      `${f.uri}\n${formatBytes(f.size)} · SHA-256 \`${f.sha256}\` · CRC32C \`${f.crc32c}\`\n` +
         `sent ${formatBytes(f.bytesSent)}${f.bytesReused > 0 ? `, ${formatBytes(f.bytesReused)} resumed from an earlier run` : ''} in ${f.seconds.toFixed(1)} s · [download](${f.url})`,
     ]);
     // Files go one after the other: the upload phase is the sum of their times.

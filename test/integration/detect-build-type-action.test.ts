@@ -36,6 +36,16 @@ describe('the bundled detect-build-type action, run as the runner runs it', () =
     expect(run.summary).toContain('workflow was dispatched with build_type=prewarmed');
   });
 
+  it('writes the summary as text: markup in an input is shown, never rendered', async () => {
+    const run = await runBundledAction('detect-build-type', {
+      inputs: { 'runs-on': '["self-hosted","kvm<img/src=x/onerror=alert(1)>"]' },
+      event: { name: 'workflow_dispatch', payload: { inputs: { build_type: 'standard', version: '2.1.0' } } },
+    });
+    expect(run.errors).toEqual([]);
+    expect(run.summary).toContain('kvm&lt;img/src=x/onerror=alert(1)&gt;');
+    expect(run.summary).not.toContain('<img');
+  });
+
   it('reads another appliance from its directory', async () => {
     const run = await runBundledAction('detect-build-type', { inputs: { appliance: 'packer/demo-lab', version: '1.0.0' }, env: { GITHUB_EVENT_NAME: 'push' } });
     expect(run.errors).toEqual([]);
