@@ -11,170 +11,31 @@
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { readResourceOverrides } from './appliance.js';
 import { checkPackerTemplate } from './packer-template-check.js';
-import { InputError, checkOutputDirectory, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, checkOutputDirectory } from './inputs.js';
 import { logText } from './escape.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import type { GuestOs } from './ovf-descriptor.js';
-import { applianceVariables, clearDirectory, declaredVariables, makeBuildSeed, prepareApplianceBuild, removeBuildSeed, runBaseImage, templateForPacker, type ApplianceBuild, type ApplianceBuildRequest, type BuildSeed } from './packer-appliance.js';
-import type { PackerArtifact } from './packer-machine-readable.js';
+import { applianceVariables, clearDirectory, declaredVariables, makeBuildSeed, prepareApplianceBuild, removeBuildSeed, runBaseImage, templateForPacker, type ApplianceBuild, type BuildSeed } from './packer-appliance.js';
 import { pluginCacheKey, pluginCacheKeyPrefix, type PluginCacheStore } from './packer-plugin-cache.js';
-import { PackerBuildError, findImage, packerHasInit, packerVersion, runPackerCommand, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PackerRun, type PhaseTiming } from './packer-process.js';
-import { SshWatchdog, type SshWatchdogOptions } from './packer-watchdog.js';
-import { assertPreflight, readAccelerator, type Accelerator, type PreflightReport } from './preflight.js';
-import { BUILD_TYPES, artifactBaseName, type BuildType } from './release-names.js';
+import { PackerBuildError, findImage, packerHasInit, packerVersion, runPackerCommand, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PackerRun } from './packer-process.js';
+import { SshWatchdog } from './packer-watchdog.js';
+import { assertPreflight, type PreflightReport } from './preflight.js';
+import { artifactBaseName } from './release-names.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { SBOM_SUFFIX, buildGitSha, sbomForBuild, type SbomFile } from './sbom.js';
+import type { PackerBuildOptions } from './packer-build-inputs.js';
+import type { PackerBuildResult } from './packer-build-outputs.js';
 
 export { declaredVariables } from './packer-appliance.js';
 export { PackerBuildError, cleanupLeftovers, packerHasInit, packerVersion, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PhaseTiming } from './packer-process.js';
 export type { SshWatchdogOptions } from './packer-watchdog.js';
-
-export const ON_ERROR = ['cleanup', 'abort'] as const;
+export { ON_ERROR, PACKAGES, parseVars, readPackerBuildOptions, type PackerBuildOptions } from './packer-build-inputs.js';
+export { buildOutputs, buildSummaryRows, type PackerBuildResult } from './packer-build-outputs.js';
 
 /** What the OVF of a plain template's build declares (it has no manifest); appliances declare their own. */
 const PLAIN_TEMPLATE_OS: GuestOs = { cimId: 101, vmwareOsType: 'otherLinux64Guest', description: 'Linux (64-bit)' };
-export const PACKAGES = ['ova', 'none'] as const;
-
-export interface PackerBuildOptions {
-  /** A template file or a directory of `*.pkr.hcl` files ('' for an appliance: its manifest names it). */
-  template: string;
-  /**
-   * An appliance build: the manifest names the template, and packer-build makes the per-build key and seed
-   * and passes the variable contract (see packer-appliance.ts).
-   */
-  appliance?: ApplianceBuildRequest;
-  /** Inputs that were given explicitly (an appliance's manifest supplies the others' defaults). */
-  explicit?: string[];
-  buildType: BuildType;
-  version: string;
-  /** `-var` values (build_type, version and accelerator are added when the template declares them). */
-  vars: Record<string, string>;
-  varFiles: string[];
-  /** `-only` builds. */
-  only: string[];
-  accelerator: Accelerator;
-  timeoutMinutes: number;
-  onError: (typeof ON_ERROR)[number];
-  /** Exported as PACKER_GITHUB_API_TOKEN for `packer init` (never on a command line). */
-  githubToken?: string;
-  /**
-   * The `registry-credential` input (USER:TOKEN, e.g. the Hedgehog appliance's GHCR credential): exported to
-   * Packer as PKR_VAR_registry_auth, never on a command line; the template decides what to do with it.
-   */
-  registryCredential?: string;
-  /** Restore and save PACKER_PLUGIN_PATH through `pluginCacheStore`. */
-  pluginCache: boolean;
-  /**
-   * PACKER_CACHE_DIR (ISO downloads). Default: the runner's (PACKER_CACHE_DIR of its environment, which
-   * runner-setup sets), else ~/.cache/labforge/packer; `temporary` for one that goes with the build.
-   */
-  cacheDir?: string;
-  package: (typeof PACKAGES)[number];
-  /** Where the build log and the OVA go (created if missing). */
-  outputDir: string;
-  /** Size estimate for the disk preflight, and the build VM's memory. */
-  expectedImageGiB: number;
-  vmMemoryMiB: number;
-  watchdog: SshWatchdogOptions;
-  /** Stop after `packer validate` (with exactly the variables a build would get). */
-  validateOnly?: boolean;
-  /** Also `keep-intermediates` for the OVA packer. */
-  keepIntermediates?: boolean;
-  /** Seconds Packer gets to clean up after SIGTERM before its process group is killed (default 8). */
-  graceSeconds?: number;
-  /** Packer executable (default `packer`). */
-  packer?: string;
-  /** Directory Packer runs in (relative paths in templates resolve from it; default: the current one). */
-  workingDirectory?: string;
-  /** KVM device for the preflight (default /dev/kvm). */
-  kvmDevice?: string;
-}
-
-export interface PackerBuildResult {
-  /** The disk image Packer built (qcow2), if any. */
-  image?: string;
-  ova?: PackOvaResult;
-  /** The appliance's SBOM (`<base>.cdx.json` beside the OVA), made from the inventory the template fetched. */
-  sbom?: SbomFile;
-  /** The PACKER_LOG file, kept. */
-  buildLog: string;
-  durationSeconds: number;
-  artifacts: PackerArtifact[];
-  /** Packer's own phases (from its UI lines) and labforge's steps. */
-  phases: PhaseTiming[];
-  steps: StepTiming[];
-  versions: Record<string, string>;
-  /** The SSH watchdog's verdict, when it ran. */
-  watchdog?: SshDiagnosis;
-  notes: string[];
-}
-/** Parses `key=value` lines (the `vars` input). */
-export function parseVars(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new InputError('vars', `'${line}' is not key=value`, 'write one key=value per line, e.g. disk_size=40960');
-    const key = line.slice(0, eq).trim();
-    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) throw new InputError('vars', `'${key}' is not a variable name`, 'use letters, digits, _ and -');
-    vars[key] = line.slice(eq + 1).trim();
-  }
-  return vars;
-}
-
-/** Reads and validates the packer-build inputs (action inputs and `labforge build` flags). */
-export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
-  const buildType = readChoice(get, 'build-type', BUILD_TYPES, 'standard');
-  const version = checkVersion(readRequired(get, 'version', 'give the appliance version, e.g. 1.4.0'), 'version');
-  const timeoutMinutes = readInt(get, 'timeout-minutes', 120, { min: 1, max: 24 * 60 });
-  const watchdogSeconds = readInt(get, 'ssh-watchdog-seconds', 300, { min: 0, max: 24 * 3600 });
-  const githubToken = readString(get, 'github-token');
-  const password = readString(get, 'ssh-password');
-  const applianceDir = readString(get, 'appliance');
-  const template = readString(get, 'template');
-  if (applianceDir && template) throw new InputError('template', `is set together with appliance (${applianceDir}), whose manifest names the template`, 'give either appliance or template');
-  if (!applianceDir && !template) throw new InputError('appliance', 'is required but empty (and so is template)', 'give an appliance directory such as packer/hedgehog-lab, or a plain Packer template');
-  const explicit = ['timeout-minutes', 'expected-image-gib', 'vm-memory-mib', 'ssh-watchdog-seconds', 'ssh-username'].filter((n) => get(n).trim() !== '');
-  const consolePassword = readString(get, 'console-password');
-  const registryCredential = get('registry-credential').trim();
-  // The value is a secret: the error never repeats it.
-  if (registryCredential && !/^[^:\s]+:\S+$/.test(registryCredential)) throw new InputError('registry-credential', 'is not USER:TOKEN', 'give the registry user name and token separated by a colon');
-  if (consolePassword && !applianceDir) throw new InputError('console-password', 'only applies to an appliance build', 'set appliance, or leave console-password empty');
-  return {
-    template,
-    ...(applianceDir ? { appliance: { dir: applianceDir, overrides: readResourceOverrides(get), ...(consolePassword ? { consolePassword } : {}) } } : {}),
-    explicit,
-    buildType,
-    version,
-    vars: parseVars(get('vars')),
-    varFiles: readList(get, 'var-files'),
-    only: readList(get, 'only'),
-    accelerator: readAccelerator(get),
-    timeoutMinutes,
-    onError: readChoice(get, 'on-error', ON_ERROR, 'cleanup'),
-    githubToken: githubToken || undefined,
-    ...(registryCredential ? { registryCredential } : {}),
-    pluginCache: readBool(get, 'plugin-cache', true),
-    cacheDir: readString(get, 'cache-dir') || undefined,
-    package: readChoice(get, 'package', PACKAGES, 'ova'),
-    outputDir: readString(get, 'output-dir', 'labforge-output'),
-    expectedImageGiB: readInt(get, 'expected-image-gib', 40, { min: 1, max: 16384 }),
-    vmMemoryMiB: readInt(get, 'vm-memory-mib', 4096, { min: 128, max: 4 * 1024 * 1024 }),
-    watchdog: {
-      afterSeconds: watchdogSeconds,
-      username: readName(get, 'ssh-username', 'packer', 'the user name'),
-      privateKeyFile: readString(get, 'ssh-private-key-file') || undefined,
-      password: password || undefined,
-    },
-    keepIntermediates: readBool(get, 'keep-intermediates', false),
-    validateOnly: readBool(get, 'validate-only', false),
-    kvmDevice: readString(get, 'kvm-device') || undefined,
-  };
-}
 
 /** Dependencies a caller may replace (the action passes @actions/cache; tests pass their own). */
 export interface PackerBuildDeps {
@@ -547,28 +408,4 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
     watchdog: state.watchdog,
     notes: state.notes,
   };
-}
-
-/** The action outputs (kebab-case strings). */
-export function buildOutputs(r: PackerBuildResult): Record<string, string> {
-  return {
-    image: r.image ?? '',
-    ova: r.ova?.ova ?? '',
-    sha256: r.ova?.sha256 ?? '',
-    size: r.ova ? String(r.ova.size) : '',
-    sbom: r.sbom?.path ?? '',
-    'build-log': r.buildLog,
-    'duration-seconds': String(Math.round(r.durationSeconds)),
-  };
-}
-
-/** Rows for the job summary: the outputs, the artifacts, then a timing per phase and the tool versions. */
-export function buildSummaryRows(r: PackerBuildResult): [string, string][] {
-  const rows: [string, string][] = Object.entries(buildOutputs(r))
-    .filter(([, v]) => v !== '')
-    .map(([k, v]) => [`\`${k}\``, v]);
-  for (const a of r.artifacts) rows.push([`artifact ${a.build}`, a.files.length > 0 ? a.files.join(', ') : a.description]);
-  for (const p of r.phases) rows.push([`phase ${p.phase}`, `${p.seconds.toFixed(1)} s`]);
-  for (const [tool, v] of Object.entries(r.versions)) rows.push([tool, v]);
-  return rows;
 }

@@ -3,7 +3,8 @@
  * emergency mode, disks that do not mount, no DHCP lease, cloud-init / autoinstall errors, sshd failing to
  * start. Used by ssh-diagnose, packer-build and vlab-warm to quote the guest's own words in a report.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { printable } from './escape.js';
 
 /** What a quoted line is evidence of. */
@@ -36,6 +37,11 @@ export interface SerialEvidence {
   tail: string[];
   /** Number of lines in the log. */
   total: number;
+  /**
+   * Why there is nothing to quote, in one line naming the log: it does not exist, cannot be read, or is
+   * empty. Absent when the log was read and holds something.
+   */
+  problem?: string;
 }
 
 export interface SerialLogOptions {
@@ -98,15 +104,46 @@ export function relevantSerialText(text: string, options: SerialLogOptions = {})
 
 /**
  * Reads a serial console log (`{ path }`) or takes its text (`{ text }`) and returns the lines that explain a
- * failure. A log that does not exist yet reads as empty (a VM that never started writes none).
+ * failure. A log that does not exist, cannot be read or is empty gives no lines and a `problem` that says so
+ * (which path, why): a report never stays silent about the evidence it could not quote.
  */
 export async function relevantSerialLines(source: { path: string } | { text: string }, options: SerialLogOptions = {}): Promise<SerialEvidence> {
   if ('text' in source) return relevantSerialText(source.text, options);
-  let text = '';
+  const problem = await serialLogProblem(source.path);
+  if (problem !== undefined) return { lines: [], matched: 0, tail: [], total: 0, problem };
   try {
-    text = await readFile(source.path, 'latin1');
+    return relevantSerialText(await readFile(source.path, 'latin1'), options);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // Gone or made unreadable between the check and the read.
+    return { lines: [], matched: 0, tail: [], total: 0, problem: unreadable(source.path, e as NodeJS.ErrnoException) };
   }
-  return relevantSerialText(text, options);
+}
+
+/**
+ * One line saying why the serial log at `path` holds no evidence — it does not exist, is not a file, cannot
+ * be read, or is empty — or undefined when it can be read and is not empty.
+ */
+export async function serialLogProblem(path: string): Promise<string | undefined> {
+  const where = printable(path, 300);
+  let info;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    return unreadable(path, e as NodeJS.ErrnoException);
+  }
+  if (!info.isFile()) return `serial log ${where} is not a file (${info.isDirectory() ? 'a directory' : 'a special file'}): give the file QEMU writes the serial console to (-serial file:PATH)`;
+  try {
+    await access(path, fsConstants.R_OK);
+  } catch (e) {
+    return unreadable(path, e as NodeJS.ErrnoException);
+  }
+  if (info.size === 0) return `serial log ${where} is empty: the guest wrote nothing to its serial console (no console=ttyS0 on its kernel command line, or it never got that far)`;
+  return undefined;
+}
+
+function unreadable(path: string, e: NodeJS.ErrnoException): string {
+  const where = printable(path, 300);
+  if (e.code === 'ENOENT') return `serial log ${where} does not exist: the VM wrote none (it never started, or its serial console goes elsewhere)`;
+  if (e.code === 'ENOTDIR') return `serial log ${where} does not exist: a part of its path is not a directory`;
+  return `serial log ${where} cannot be read (${e.code ?? printable(e.message, 200)}): check its permissions`;
 }

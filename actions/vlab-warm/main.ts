@@ -17,6 +17,11 @@ await runAction('vlab-warm', {
     if (key.trim() !== '') maskKey(key);
     const passphrase = core.getInput('passphrase');
     if (passphrase !== '') core.setSecret(passphrase);
+    const registryCredential = core.getInput('registry-credential');
+    if (registryCredential.trim() !== '') {
+      core.setSecret(registryCredential);
+      core.setSecret(registryCredential.trim());
+    }
     const options = await readApplianceWarmOptions(actionInputs);
     const modeWarning = keyFileModeWarning(options.sshKeyPath);
     if (modeWarning) core.warning(annotationText(modeWarning));

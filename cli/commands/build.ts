@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { buildOutputs, readPackerBuildOptions, runPackerBuild, terminalReporter } from '../../actions/lib/packer-build.js';
+import { REGISTRY_CREDENTIAL_ENV } from '../../actions/lib/registry-credential.js';
 
 export const buildCommand: Command = {
   name: 'packer-build',
@@ -33,9 +34,10 @@ export const buildCommand: Command = {
     'keep-intermediates': { type: 'boolean', description: 'keep the OVA work directory' },
   },
   details:
-    'Secrets are read from the environment, never from flags: $PACKER_GITHUB_API_TOKEN (packer init) and\n$LABFORGE_CONSOLE_PASSWORD (the appliance login user\'s console password; only its hash reaches the image).\nExample: labforge build --appliance packer/hedgehog-lab --version 1.0.0 --validate-only\nExit codes: 0 built, 1 the build failed, 2 bad input.',
+    'Secrets are read from the environment, never from flags: $PACKER_GITHUB_API_TOKEN (packer init) and\n$LABFORGE_CONSOLE_PASSWORD (the appliance login user\'s console password; only its hash reaches the image) and\n$LABFORGE_REGISTRY_CREDENTIAL (USER:TOKEN for the lab\'s registry; given to Packer as PKR_VAR_registry_auth, which may also be set directly).\nExample: labforge build --appliance packer/hedgehog-lab --version 1.0.0 --validate-only\nExit codes: 0 built, 1 the build failed, 2 bad input.',
   run: async ({ get, log, print }) => {
-    const withSecrets = (name: string) => (name === 'console-password' ? (process.env.LABFORGE_CONSOLE_PASSWORD ?? '').trim() : get(name));
+    const secrets: Record<string, string> = { 'console-password': (process.env.LABFORGE_CONSOLE_PASSWORD ?? '').trim(), 'registry-credential': process.env[REGISTRY_CREDENTIAL_ENV] ?? '' };
+    const withSecrets = (name: string) => (Object.hasOwn(secrets, name) ? secrets[name]! : get(name));
     const options = readPackerBuildOptions(withSecrets);
     const controller = new AbortController();
     const stop = () => controller.abort();

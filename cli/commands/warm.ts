@@ -2,6 +2,7 @@ import type { Command, FlagSpec } from '../command.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { readApplianceWarmOptions, warmImage, WarmError } from '../../actions/lib/vlab-warm.js';
 import { keyFileModeWarning, PASSPHRASE_ENV } from '../../actions/lib/ssh-key-check.js';
+import { REGISTRY_CREDENTIAL_ENV } from '../../actions/lib/registry-credential.js';
 
 /** The vlab-warm action's inputs, as flags with the same names. */
 export const warmFlags: Record<string, FlagSpec> = {
@@ -20,6 +21,7 @@ export const warmFlags: Record<string, FlagSpec> = {
   'ssh-key-path': { type: 'string', description: 'private key file for ssh-user' },
   'ssh-key': { type: 'string', description: 'private key text (prefer --ssh-key-path: argv is visible to other users)' },
   passphrase: { type: 'string', description: `refused: an encrypted key's passphrase comes from the ${PASSPHRASE_ENV} environment variable (argv is visible to other users)` },
+  'registry-credential': { type: 'string', description: `refused: the registry credential (USER:TOKEN) comes from the ${REGISTRY_CREDENTIAL_ENV} environment variable (argv is visible to other users)` },
   'expected-host-key': { type: 'string', description: "attach mode: the host key's SHA256 fingerprint (required for a host that is not loopback)" },
   'cloud-init-seed': { type: 'string', description: 'boot mode, images with cloud-init: attach a NoCloud seed authorizing a per-run key (or the given one) for ssh-user', default: 'false' },
   'init-command': { type: 'string', description: 'build-time lab initialization', default: 'sudo -n /usr/local/sbin/hedgehog-lab build-init --lock-timeout <init-timeout>' },
@@ -60,11 +62,14 @@ export const warmCommand: Command = {
     '  labforge warm --attach 127.0.0.1:2222 --ssh-key-path build_key   # from a Packer shell-local provisioner',
     'Prints the result as JSON on stdout (image, sbom, warm-seconds, timeline); progress on stderr.',
     `An encrypted key's passphrase: the ${PASSPHRASE_ENV} environment variable (never a flag value).`,
+    `A registry credential for the lab's downloads (USER:TOKEN): the ${REGISTRY_CREDENTIAL_ENV} environment variable (never a flag value); written into the guest over SSH stdin and removed once the lab is ready.`,
     'Exit codes: 0 warmed, 1 the warm failed (nothing left running), 2 bad input.',
   ].join('\n'),
   run: async ({ get: flags, log, print }) => {
     if (flags('passphrase') !== '') throw new InputError('passphrase', 'must not be given on the command line (every user can read argv with ps)', `set the ${PASSPHRASE_ENV} environment variable instead`);
-    const get = (name: string): string => (name === 'passphrase' ? (process.env[PASSPHRASE_ENV] ?? '') : flags(name));
+    if (flags('registry-credential') !== '') throw new InputError('registry-credential', 'must not be given on the command line (every user can read argv with ps)', `set the ${REGISTRY_CREDENTIAL_ENV} environment variable instead`);
+    const fromEnv: Record<string, string> = { passphrase: process.env[PASSPHRASE_ENV] ?? '', 'registry-credential': process.env[REGISTRY_CREDENTIAL_ENV] ?? '' };
+    const get = (name: string): string => (Object.hasOwn(fromEnv, name) ? fromEnv[name]! : flags(name));
     const options = await readApplianceWarmOptions(withAttach(get));
     const modeWarning = keyFileModeWarning(options.sshKeyPath);
     if (modeWarning) log(modeWarning);

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { classifySerialLine, relevantSerialLines } from '../../actions/lib/serial-log.js';
+import { classifySerialLine, relevantSerialLines, serialLogProblem } from '../../actions/lib/serial-log.js';
 
 let dir: string;
 beforeAll(() => {
@@ -45,10 +46,44 @@ describe('relevantSerialLines', () => {
     expect(e.lines.map((l) => l.line)).toEqual([38, 39, 40]);
   });
 
-  it('reads a file, and treats a log that does not exist yet as empty', async () => {
+  it('reads a file', async () => {
     const path = join(dir, 'serial.log');
     writeFileSync(path, 'Kernel panic - not syncing\n');
-    expect((await relevantSerialLines({ path })).lines[0]?.finding).toBe('kernel-panic');
-    expect(await relevantSerialLines({ path: join(dir, 'none.log') })).toEqual({ lines: [], matched: 0, tail: [], total: 1 });
+    const e = await relevantSerialLines({ path });
+    expect(e.lines[0]?.finding).toBe('kernel-panic');
+    expect(e.problem).toBeUndefined();
+  });
+});
+
+describe('a serial log with no evidence is reported in one line (which path, why)', () => {
+  it('does not exist', async () => {
+    const path = join(dir, 'none.log');
+    const e = await relevantSerialLines({ path });
+    expect(e).toEqual({ lines: [], matched: 0, tail: [], total: 0, problem: `serial log ${path} does not exist: the VM wrote none (it never started, or its serial console goes elsewhere)` });
+  });
+
+  it('is empty', async () => {
+    const path = join(dir, 'empty.log');
+    writeFileSync(path, '');
+    expect((await relevantSerialLines({ path })).problem).toBe(`serial log ${path} is empty: the guest wrote nothing to its serial console (no console=ttyS0 on its kernel command line, or it never got that far)`);
+  });
+
+  it('is a directory, or under a file', async () => {
+    expect(await serialLogProblem(dir)).toMatch(new RegExp(`^serial log ${dir} is not a file \\(a directory\\): `));
+    const file = join(dir, 'plain');
+    writeFileSync(file, 'x\n');
+    expect(await serialLogProblem(join(file, 'serial.log'))).toBe(`serial log ${file}/serial.log does not exist: a part of its path is not a directory`);
+  });
+
+  it('is a special file (a FIFO would block the read)', async () => {
+    const fifo = join(dir, 'fifo.log');
+    execFileSync('mkfifo', [fifo]);
+    expect((await relevantSerialLines({ path: fifo })).problem).toBe(`serial log ${fifo} is not a file (a special file): give the file QEMU writes the serial console to (-serial file:PATH)`);
+  });
+
+  it('a log that holds lines has no problem', async () => {
+    const path = join(dir, 'ok.log');
+    writeFileSync(path, 'login: \n');
+    expect(await serialLogProblem(path)).toBeUndefined();
   });
 });

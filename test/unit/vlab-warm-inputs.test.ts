@@ -47,6 +47,14 @@ describe('vlab-warm inputs', () => {
     expect(inputError({ host: '127.0.0.1' }).input).toBe('port');
   });
 
+  it('keeps a USER:TOKEN registry-credential (trimmed) and has none when it is empty', () => {
+    expect(read({ host: '127.0.0.1', port: '2222', 'registry-credential': ' bob:ghp_x1 \n' }).registryCredential).toBe('bob:ghp_x1');
+    expect(read({ host: '127.0.0.1', port: '2222' })).not.toHaveProperty('registryCredential');
+    const e = inputError({ host: '127.0.0.1', port: '2222', 'registry-credential': 'bob ghp_x1' });
+    expect(e.input).toBe('registry-credential');
+    expect(e.message).not.toContain('ghp_x1');
+  });
+
   it('never writes over the standard image', () => {
     const e = inputError({ image, output: image });
     expect(e.input).toBe('output');
