@@ -1,27 +1,37 @@
 /**
  * Packs a qcow2 (or any qemu-readable) image into an OVA: a ustar archive holding the OVF descriptor, the
- * manifest (`.mf`, SHA-256) and a streamOptimized VMDK, in that order, plus an `.ova.sha256` file.
+ * manifest (`.mf`, SHA-256) and a streamOptimized VMDK, in that order (or the manifest last, an option), plus
+ * an `.ova.sha256` file.
  *
- * How (docs/adr/003-ova-packing.md): the OVA file is laid out in place. Its head — three tar headers, the
- * descriptor and the manifest, all of known fixed length — is reserved first; `qemu-img convert` then writes
- * the VMDK straight into the OVA behind that head (a raw protocol layer with an offset), so the disk exists
- * on disk exactly once more than the source image and no intermediate VMDK is ever written or copied.
- * Afterwards one read over the VMDK hashes it, the descriptor (with the VMDK's byte size), manifest and tar
- * headers are written into the reserved head, and one read over the finished archive gives the OVA's own
- * SHA-256. Both reads come mostly from the page cache: qemu-img wrote those bytes moments before.
+ * How (docs/adr/003-ova-packing.md): the OVA file is laid out in place. Its head — tar headers, the
+ * descriptor and the manifest, all of known fixed length — is reserved first; the VMDK is then appended
+ * behind it by labforge's own parallel streamOptimized writer (vmdk-stream.ts; the default), hashed as it
+ * is written and handed to an optional part sink (a publisher uploading while packing), or written in place
+ * by `qemu-img convert` (`vmdkWriter: 'qemu-img'`) and hashed by one read afterwards. The descriptor (with
+ * the VMDK's byte size), manifest and tar headers then go into the reserved head, the padding and
+ * end-of-archive blocks after the disk, and one read over the finished archive gives the OVA's own SHA-256.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { pack } from 'tar-stream';
 import { chooseResources, loadAppliance, readResourceOverrides } from './appliance.js';
 import { InputError, checkInputFile, checkOutputFile, readBool, readChoice, readInt, readRequired, readString, checkVersion, type InputGetter } from './inputs.js';
 import { BUILD_TYPES, LEGACY_APPLIANCE, artifactBaseName, type BuildType } from './release-names.js';
 import { GENERIC_LINUX_64, buildOvfDescriptor, type GuestOs } from './ovf-descriptor.js';
 import { runQemuImg } from './qemu-img-run.js';
 import { toolOutput } from './tool-output.js';
+import { MANIFEST_POSITIONS, encodeHeadAndTail, entryOrder, headLength, type ManifestPosition } from './ova-pack-layout.js';
+import type { OvaPartSink } from './ova-parts.js';
+import { streamOptimizedVmdk, type VmdkStreamFacts } from './vmdk-stream.js';
+import type { ReadMode } from './vmdk-stream-source.js';
+import { defaultPackThreads } from './vmdk-stream-pool.js';
+
+/** How the VMDK is written: labforge's parallel streamOptimized writer, or `qemu-img convert`. */
+export type VmdkWriter = 'stream' | 'qemu-img';
+export const VMDK_WRITERS: readonly VmdkWriter[] = ['stream', 'qemu-img'];
+export type { ManifestPosition } from './ova-pack-layout.js';
 
 /** What to pack and how to describe it. */
 export interface PackOvaOptions {
@@ -43,17 +53,34 @@ export interface PackOvaOptions {
   gitSha?: string;
   /** Build timestamp recorded in the ProductSection (default: now). */
   buildDate?: Date;
-  /** Keep the work directory (VMDK header template, a copy of the descriptor and manifest) for debugging. */
+  /** Keep the work directory (a copy of the descriptor and manifest; with the qemu-img writer its VMDK template) for debugging. */
   keepIntermediates?: boolean;
   /** Name of the logical network the NIC joins (default `NAT`). */
   network?: string;
   /** Progress and phase lines for the person watching (at most one every `progressIntervalMs`). */
   log?: (line: string) => void;
   progressIntervalMs?: number;
-  /** Cancels the packing: qemu-img is killed and the partial OVA removed. */
+  /** Cancels the packing: the compression workers (or qemu-img) are stopped and the partial OVA removed. */
   signal?: AbortSignal;
   /** The qemu-img executable (default `qemu-img` on PATH). */
   qemuImg?: string;
+  /** Who writes the VMDK (default `stream`: labforge's parallel writer; `qemu-img`: qemu-img convert). */
+  vmdkWriter?: VmdkWriter;
+  /** Compression threads of the stream writer (default: the CPUs this process may use). */
+  packThreads?: number;
+  /** zlib level of the stream writer, -1 (zlib's default, as qemu-img) to 9. */
+  compressionLevel?: number;
+  /** Tuning of the stream writer, for measurements: grains per worker batch, and forcing the raw-conversion reader. */
+  batchGrains?: number;
+  readMode?: ReadMode;
+  /** The manifest after the descriptor (`second`, the default) or after the disk (`end`). */
+  manifestPosition?: ManifestPosition;
+  /**
+   * Receives the archive while it is packed (actions/lib/ova-parts.ts): body() for every VMDK chunk in order,
+   * finish() before the rename, abort() on failure or cancellation. Landed early for the overlapped publisher
+   * (issue 16); with the qemu-img writer the body is handed over during the hashing read after the conversion.
+   */
+  partSink?: OvaPartSink;
 }
 
 /** One file inside the OVA. */
@@ -72,14 +99,17 @@ export interface PackOvaResult {
   sha256File: string;
   /** Byte size of the OVA. */
   size: number;
-  /** The tar entries in archive order: descriptor, manifest, disk. */
+  /** The tar entries in archive order: descriptor, manifest, disk (or descriptor, disk, manifest). */
   entries: [OvaEntry, OvaEntry, OvaEntry];
+  /** Who wrote the VMDK, and for the stream writer how the source was read. */
+  writer: VmdkWriter;
+  readMode?: VmdkStreamFacts['mode'];
   /** The disk's virtual size and the bytes of data it holds. */
   virtualSize: number;
   populatedSize: number;
   /** The ProductSection properties written. */
   properties: { appliance: string; buildType: BuildType; version: string; buildDate: string; gitSha: string };
-  /** Seconds spent converting, hashing, and in total. */
+  /** Seconds spent writing the VMDK (the stream writer hashes it meanwhile), hashing, and in total. */
   timings: { convertSeconds: number; hashSeconds: number; totalSeconds: number };
   /** The work directory, when kept. */
   intermediates?: string;
@@ -93,8 +123,6 @@ export class OvaPackError extends Error {
   }
 }
 
-const BLOCK = 512;
-const padTo512 = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
 /** The largest byte size the descriptor must have room for (16 digits). */
 const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 
@@ -118,6 +146,9 @@ export async function readPackOvaOptions(get: InputGetter): Promise<PackOvaOptio
   if (gitSha !== '' && !/^[0-9a-f]{7,64}$/.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a commit hash`, 'give a hex commit id (7 to 64 characters) or leave it empty');
   const keepIntermediates = readBool(get, 'keep-intermediates', false);
   const applianceDir = readString(get, 'appliance');
+  const vmdkWriter = readChoice(get, 'vmdk-writer', VMDK_WRITERS, 'stream');
+  const packThreads = readInt(get, 'pack-threads', defaultPackThreads(), { min: 1, max: 256 });
+  const manifestPosition = readChoice(get, 'manifest-position', MANIFEST_POSITIONS, 'second');
 
   let appliance: string;
   let os: GuestOs;
@@ -149,6 +180,9 @@ export async function readPackOvaOptions(get: InputGetter): Promise<PackOvaOptio
     memoryMiB,
     gitSha: gitSha === '' ? undefined : gitSha,
     keepIntermediates,
+    vmdkWriter,
+    packThreads,
+    manifestPosition,
   };
 }
 
@@ -208,42 +242,49 @@ export function manifestText(files: { name: string; sha256: string }[]): string 
 /** Escapes a value for qemu's `key=value,…` option syntax (a comma is written twice). */
 const qemuOptValue = (v: string) => v.replace(/,/g, ',,');
 
-/** Encodes ustar headers and small bodies with tar-stream; returns exactly the bytes up to the disk's data. */
-async function encodeHead(parts: { name: string; body?: Buffer; size: number }[], mtime: Date, expected: number): Promise<Buffer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const done = new Promise<void>((resolveDone, reject) => {
-    tar.on('data', (data: unknown) => {
-      const c = data as Buffer;
-      chunks.push(c);
-      total += c.length;
-      if (total >= expected) resolveDone();
-    });
-    tar.on('error', reject);
-  });
-  for (const p of parts) {
-    const header = { name: p.name, size: p.size, mode: 0o644, mtime, type: 'file' as const, uname: '', gname: '' };
-    if (p.body) tar.entry(header, p.body);
-    else tar.entry(header); // the disk: header only; its data is already in place
-  }
-  await done;
-  tar.destroy();
-  const head = Buffer.concat(chunks);
-  if (head.length !== expected) throw new OvaPackError(`internal error: the OVA head is ${head.length} bytes, ${expected} were reserved`);
-  return head;
-}
-
-/** Hashes `length` bytes of a file from `start`, reporting progress. */
-async function hashRange(path: string, start: number, length: number, onBytes: (n: number) => void, signal?: AbortSignal): Promise<string> {
+/** Hashes `length` bytes of a file from `start`, reporting progress; `onChunk` gets each chunk and its offset. */
+async function hashRange(path: string, start: number, length: number, onBytes: (n: number) => void, signal?: AbortSignal, onChunk?: (offset: number, bytes: Buffer) => Promise<void>): Promise<string> {
   const hash = createHash('sha256');
   if (length === 0) return hash.digest('hex');
   const stream = createReadStream(path, { start, end: start + length - 1, highWaterMark: 1 << 20, signal });
+  let at = start;
   for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    onBytes((chunk as Buffer).length);
+    const c = chunk as Buffer;
+    hash.update(c);
+    if (onChunk) await onChunk(at, c);
+    at += c.length;
+    onBytes(c.length);
   }
   return hash.digest('hex');
+}
+
+/**
+ * Appends the stream writer's VMDK to `target` at `offset`, hashing it as it is written and handing every
+ * chunk to `sink` (awaited) once it is in the file. Returns the VMDK's size and SHA-256.
+ */
+async function streamInto(o: { image: string; target: string; offset: number; extentName: string; workDir: string; threads?: number; level?: number; batchGrains?: number; readMode?: ReadMode; qemuImg: string; signal?: AbortSignal; log: (l: string) => void; intervalMs: number; virtualSize: number; facts: Partial<VmdkStreamFacts>; onChunk?: (offset: number, bytes: Buffer) => Promise<void> }): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  const report = progressReporter(o.log, 'pack', o.virtualSize, o.intervalMs);
+  const fh = await open(o.target, 'r+');
+  let at = o.offset;
+  try {
+    const vmdk = streamOptimizedVmdk({ image: o.image, extentName: o.extentName, workDir: o.workDir, threads: o.threads, level: o.level, batchGrains: o.batchGrains, readMode: o.readMode, qemuImg: o.qemuImg, signal: o.signal, log: o.log, onProgress: (n) => report(n) }, o.facts);
+    for await (const chunk of vmdk) {
+      let written = 0;
+      while (written < chunk.length) written += (await fh.write(chunk, written, chunk.length - written, at + written)).bytesWritten;
+      hash.update(chunk);
+      if (o.onChunk) await o.onChunk(at, chunk);
+      at += chunk.length;
+    }
+    await fh.truncate(at);
+  } catch (e) {
+    if (o.signal?.aborted) throw new OvaPackError('OVA packing was cancelled');
+    throw e instanceof InputError || e instanceof OvaPackError ? e : new OvaPackError((e as Error).message);
+  } finally {
+    await fh.close();
+  }
+  report(o.virtualSize, true);
+  return { size: at - o.offset, sha256: hash.digest('hex') };
 }
 
 function defaultGitSha(): Promise<string> {
@@ -338,30 +379,51 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
   const ovfLength = Buffer.byteLength(descriptor(MAX_FILE_SIZE));
   const zeroHash = '0'.repeat(64);
   const mfLength = Buffer.byteLength(manifestText([{ name: names.ovf, sha256: zeroHash }, { name: names.vmdk, sha256: zeroHash }]));
-  const diskOffset = BLOCK + padTo512(ovfLength) + BLOCK + padTo512(mfLength) + BLOCK;
+  const manifestPosition = options.manifestPosition ?? 'second';
+  const writer = options.vmdkWriter ?? 'stream';
+  const diskOffset = headLength(ovfLength, mfLength, manifestPosition);
 
   const partial = `${out}.partial`;
   const work = await mkdtemp(join(dirname(out), '.labforge-pack-'));
+  const sink = options.partSink;
+  let sinkStarted = false;
+  const toSink = sink
+    ? async (offset: number, bytes: Buffer) => {
+        sinkStarted = true;
+        await sink.body(offset, bytes);
+      }
+    : undefined;
   let keep = false;
   try {
-    // 1. The head is reserved (zeros), the VMDK is written behind it by qemu-img.
+    // 1. The head is reserved (zeros); the VMDK is written behind it.
     await writeFile(partial, Buffer.alloc(diskOffset));
-    const template = join(work, names.vmdk);
-    await qemuImgOutput(qemuImg, ['create', '-q', '-f', 'vmdk', '-o', 'subformat=streamOptimized,adapter_type=lsilogic', template, String(facts.virtualSize)]);
-    log(`convert: ${basename(image)} (${facts.format}, ${(facts.virtualSize / 2 ** 30).toFixed(2)} GiB virtual, ${(facts.populatedSize / 2 ** 30).toFixed(2)} GiB data) → streamOptimized VMDK inside ${basename(out)}`);
+    const what = `${basename(image)} (${facts.format}, ${(facts.virtualSize / 2 ** 30).toFixed(2)} GiB virtual, ${(facts.populatedSize / 2 ** 30).toFixed(2)} GiB data)`;
     const convertStart = Date.now();
-    await convertInto({ qemuImg, image, format: facts.format, target: partial, offset: diskOffset, template, log, intervalMs, virtualSize: facts.virtualSize, signal: options.signal });
-    const convertSeconds = (Date.now() - convertStart) / 1000;
+    let vmdkSize: number;
+    let vmdkSha: string;
+    let hashStart: number;
+    const streamFacts: Partial<VmdkStreamFacts> = {};
+    if (writer === 'stream') {
+      const threads = options.packThreads ?? defaultPackThreads();
+      log(`convert: ${what} → streamOptimized VMDK inside ${basename(out)} (labforge stream writer, ${threads} compression thread(s))`);
+      ({ size: vmdkSize, sha256: vmdkSha } = await streamInto({ image, target: partial, offset: diskOffset, extentName: names.vmdk, workDir: work, threads, level: options.compressionLevel, batchGrains: options.batchGrains, readMode: options.readMode, qemuImg, signal: options.signal, log, intervalMs, virtualSize: facts.virtualSize, facts: streamFacts, onChunk: toSink }));
+      hashStart = Date.now();
+    } else {
+      const template = join(work, names.vmdk);
+      await qemuImgOutput(qemuImg, ['create', '-q', '-f', 'vmdk', '-o', 'subformat=streamOptimized,adapter_type=lsilogic', template, String(facts.virtualSize)]);
+      log(`convert: ${what} → streamOptimized VMDK inside ${basename(out)} (qemu-img convert)`);
+      await convertInto({ qemuImg, image, format: facts.format, target: partial, offset: diskOffset, template, log, intervalMs, virtualSize: facts.virtualSize, signal: options.signal });
+      // One read over the VMDK: its SHA-256 for the manifest (and the final bytes for the part sink).
+      hashStart = Date.now();
+      vmdkSize = (await stat(partial)).size - diskOffset;
+      const vmdkReport = progressReporter(log, 'hash disk', vmdkSize, intervalMs);
+      let read = 0;
+      vmdkSha = await hashRange(partial, diskOffset, vmdkSize, (n) => vmdkReport((read += n)), options.signal, toSink);
+      vmdkReport(vmdkSize, true);
+    }
+    const convertSeconds = (hashStart - convertStart) / 1000;
 
-    // 2. One read over the VMDK: its SHA-256 for the manifest.
-    const hashStart = Date.now();
-    const vmdkSize = (await stat(partial)).size - diskOffset;
-    const vmdkReport = progressReporter(log, 'hash disk', vmdkSize, intervalMs);
-    let hashed = 0;
-    const vmdkSha = await hashRange(partial, diskOffset, vmdkSize, (n) => vmdkReport((hashed += n)), options.signal);
-    vmdkReport(vmdkSize, true);
-
-    // 3. Descriptor (now with the VMDK's size), manifest and tar headers into the reserved head; tar end.
+    // 2. Descriptor (now with the VMDK's size), manifest and tar headers into the reserved head; the tail after the disk.
     const ovfText = descriptor(vmdkSize);
     const ovf = Buffer.alloc(ovfLength, ' ');
     ovf.write(ovfText);
@@ -369,34 +431,29 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
     const ovfSha = createHash('sha256').update(ovf).digest('hex');
     const mf = Buffer.from(manifestText([{ name: names.ovf, sha256: ovfSha }, { name: names.vmdk, sha256: vmdkSha }]));
     const mtime = new Date(properties.buildDate);
-    const head = await encodeHead(
-      [
-        { name: names.ovf, body: ovf, size: ovf.length },
-        { name: names.mf, body: mf, size: mf.length },
-        { name: names.vmdk, size: vmdkSize },
-      ],
-      mtime,
-      diskOffset,
-    );
+    const { head, tail } = await encodeHeadAndTail({ names, ovf, mf, vmdkSize, mtime, manifest: manifestPosition });
     const fh = await open(partial, 'r+');
     try {
       await fh.write(head, 0, head.length, 0);
-      // Padding of the disk entry to a 512-byte block, then the end-of-archive marker (two zero blocks).
-      const tail = Buffer.alloc(padTo512(vmdkSize) - vmdkSize + 2 * BLOCK);
       await fh.write(tail, 0, tail.length, diskOffset + vmdkSize);
       await fh.sync();
     } finally {
       await fh.close();
     }
 
-    // 4. One read over the archive: the OVA's SHA-256.
+    // 3. One read over the archive: the OVA's SHA-256.
     const size = (await stat(partial)).size;
+    if (size !== diskOffset + vmdkSize + tail.length) throw new OvaPackError(`internal error: ${partial} is ${size} bytes, ${diskOffset + vmdkSize + tail.length} were written`);
     const ovaReport = progressReporter(log, 'hash ova', size, intervalMs);
-    hashed = 0;
+    let hashed = 0;
     const sha256 = await hashRange(partial, 0, size, (n) => ovaReport((hashed += n)), options.signal);
     ovaReport(size, true);
     const hashSeconds = (Date.now() - hashStart) / 1000;
 
+    if (sink) {
+      sinkStarted = true;
+      await sink.finish({ head, tail, size, sha256 });
+    }
     await rename(partial, out);
     const sha256File = `${out}.sha256`;
     await writeFile(sha256File, `${sha256}  ${basename(out)}\n`);
@@ -405,16 +462,17 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
       await writeFile(join(work, names.ovf), ovf);
       await writeFile(join(work, names.mf), mf);
     }
+    const ovfEntry = { name: names.ovf, size: ovf.length, sha256: ovfSha };
+    const mfEntry = { name: names.mf, size: mf.length, sha256: createHash('sha256').update(mf).digest('hex') };
+    const diskEntry = { name: names.vmdk, size: vmdkSize, sha256: vmdkSha };
     return {
       ova: out,
       sha256,
       sha256File,
       size,
-      entries: [
-        { name: names.ovf, size: ovf.length, sha256: ovfSha },
-        { name: names.mf, size: mf.length, sha256: createHash('sha256').update(mf).digest('hex') },
-        { name: names.vmdk, size: vmdkSize, sha256: vmdkSha },
-      ],
+      entries: entryOrder(ovfEntry, mfEntry, diskEntry, manifestPosition),
+      writer,
+      readMode: streamFacts.mode,
       virtualSize: facts.virtualSize,
       populatedSize: facts.populatedSize,
       properties,
@@ -423,8 +481,9 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
     };
   } catch (e) {
     await rm(partial, { force: true });
-    if (options.signal?.aborted) throw new OvaPackError('OVA packing was cancelled; the partial OVA was removed');
-    throw e;
+    const err = options.signal?.aborted ? new OvaPackError('OVA packing was cancelled; the partial OVA was removed') : (e as Error);
+    if (sink && sinkStarted) await sink.abort(err).catch(() => undefined);
+    throw err;
   } finally {
     if (!keep) await rm(work, { recursive: true, force: true });
   }

@@ -14,11 +14,15 @@ export const packOvaCommand: Command = {
     cpus: { type: 'string', description: 'virtual CPUs of the imported VM', default: "the profile's, or 4 without --appliance" },
     'memory-mib': { type: 'string', description: 'memory of the imported VM in MiB', default: "the profile's, or 8192 without --appliance" },
     'git-sha': { type: 'string', description: 'commit recorded as OVF property gitSha', default: '$GITHUB_SHA or git rev-parse HEAD' },
-    'keep-intermediates': { type: 'boolean', description: 'keep the work directory (VMDK template, descriptor, manifest)' },
+    'keep-intermediates': { type: 'boolean', description: 'keep the work directory (descriptor, manifest; with --vmdk-writer qemu-img also the VMDK template)' },
+    'vmdk-writer': { type: 'string', description: "who writes the VMDK: stream (labforge's writer, grains compressed on every core) or qemu-img (qemu-img convert, one core)", default: 'stream' },
+    'pack-threads': { type: 'string', description: 'compression threads of the stream writer', default: 'the CPUs available' },
+    'manifest-position': { type: 'string', description: 'where the manifest goes in the OVA: second (OVF, MF, VMDK) or end (OVF, VMDK, MF; OVF 1.1+)', default: 'second' },
   },
   details: [
     'Example: labforge pack-ova --appliance packer/hedgehog-lab --image output/hedgehog-lab.qcow2 --build-type standard --version 1.4.0',
     'Without --appliance the OVA is named hedgehog-lab and its OVF declares a generic 64-bit Linux with the --cpus/--memory-mib given.',
+    'SIGINT/SIGTERM stop the packing (every compression thread, or qemu-img) and remove the partial OVA.',
     'Exit codes: 0 packed, 1 packing failed, 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {

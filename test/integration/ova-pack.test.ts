@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { XMLParser } from 'fast-xml-parser';
@@ -217,7 +217,10 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
     const sub = mkdtempSync(join(dir, 'keep-'));
     const r = await packOva({ image, out: join(sub, 'k.ova'), ...HEDGEHOG, appliance: 'demo-lab', buildType: 'standard', version: '2.0.0', keepIntermediates: true });
     expect(r.intermediates).toBeDefined();
-    expect(readdirSync(r.intermediates!).sort()).toEqual(['demo-lab-standard-2.0.0-disk1.vmdk', 'demo-lab-standard-2.0.0.mf', 'demo-lab-standard-2.0.0.ovf']);
+    expect(readdirSync(r.intermediates!).sort()).toEqual(['demo-lab-standard-2.0.0.mf', 'demo-lab-standard-2.0.0.ovf']);
+    // qemu-img's writer starts from an empty VMDK made by qemu-img create: kept too.
+    const q = await packOva({ image, out: join(sub, 'q.ova'), ...HEDGEHOG, appliance: 'demo-lab', buildType: 'standard', version: '2.0.0', keepIntermediates: true, vmdkWriter: 'qemu-img' });
+    expect(readdirSync(q.intermediates!).sort()).toEqual(['demo-lab-standard-2.0.0-disk1.vmdk', 'demo-lab-standard-2.0.0.mf', 'demo-lab-standard-2.0.0.ovf']);
     rmSync(sub, { recursive: true, force: true });
   }, 120_000);
 
@@ -243,7 +246,7 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
     makeImage(big, 512 * 1024 * 1024, 384);
     const controller = new AbortController();
     const lines: string[] = [];
-    const pending = packOva({ image: big, out: join(sub, 'c.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100 });
+    const pending = packOva({ image: big, out: join(sub, 'c.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100, vmdkWriter: 'qemu-img' });
     // Cancel once qemu-img is converting.
     for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('convert:')); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
@@ -255,6 +258,189 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
     const ps = spawnSync('pgrep', ['-f', `qemu-img convert.*${sub}`], { encoding: 'utf8' });
     expect(ps.stdout.trim()).toBe('');
     rmSync(sub, { recursive: true, force: true });
+  }, 120_000);
+});
+
+/** Verifies the manifest of an extracted OVA with sha256sum (its `SHA256(f)= h` lines rewritten as `h  f`). */
+function verifyManifest(ova: string, mfName: string): string {
+  const x = mkdtempSync(join(dir, 'x-'));
+  execFileSync('tar', ['-C', x, '-xf', ova]);
+  const lines = readFileSync(join(x, mfName), 'utf8').replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
+  writeFileSync(join(x, 'sums'), lines);
+  const out = execFileSync('sha256sum', ['-c', 'sums'], { cwd: x, encoding: 'utf8' });
+  rmSync(x, { recursive: true, force: true });
+  return out;
+}
+
+/** The byte offset and size of an entry's data in an OVA, from its ustar headers. */
+function entryRange(ova: string, name: string): { offset: number; size: number } {
+  const fd = openSync(ova, 'r');
+  try {
+    for (let offset = 0; ; ) {
+      const h = Buffer.alloc(512);
+      readSync(fd, h, 0, 512, offset);
+      if (h.every((b) => b === 0)) throw new Error(`${name} is not in ${ova}`);
+      const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+      if (h.subarray(0, 100).toString('latin1').replace(/\0.*$/, '') === name) return { offset: offset + 512, size };
+      offset += 512 + Math.ceil(size / 512) * 512;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** qemu-img's view of the VMDK inside an OVA, read in place (no extraction). */
+const vmdkInOva = (ova: string, r: { offset: number; size: number }) => `json:${JSON.stringify({ driver: 'vmdk', file: { driver: 'raw', offset: r.offset, size: r.size, file: { driver: 'file', filename: ova } } })}`;
+
+describe('packOva: the stream writer (default) and qemu-img compared', () => {
+  const packed: Record<string, PackOvaResult> = {};
+  let sub: string;
+  beforeAll(async () => {
+    sub = mkdtempSync(join(dir, 'writers-'));
+    const common = { image, ...HEDGEHOG, buildType: 'standard' as const, version: '1.0.0', gitSha: 'abc1234', buildDate: new Date('2025-03-01T12:00:00Z') };
+    packed.stream = await packOva({ ...common, out: join(sub, 'stream.ova'), packThreads: 2 });
+    packed.qemu = await packOva({ ...common, out: join(sub, 'qemu.ova'), vmdkWriter: 'qemu-img' });
+    packed.end = await packOva({ ...common, out: join(sub, 'end.ova'), manifestPosition: 'end', packThreads: 2 });
+  }, 180_000);
+  afterAll(() => rmSync(sub, { recursive: true, force: true }));
+
+  it('both writers give an OVA whose disk qemu-img reads identical to the image, in place and clean', () => {
+    expect(packed.stream!.writer).toBe('stream');
+    expect(packed.stream!.readMode).toBe('direct');
+    expect(packed.qemu!.writer).toBe('qemu-img');
+    for (const r of [packed.stream!, packed.qemu!]) {
+      const disk = entryRange(r.ova, r.entries[2].name);
+      expect(disk.size).toBe(r.entries[2].size);
+      expect(execFileSync('qemu-img', ['compare', image, vmdkInOva(r.ova, disk)], { encoding: 'utf8' })).toContain('Images are identical');
+      expect(execFileSync('qemu-img', ['check', vmdkInOva(r.ova, disk)], { encoding: 'utf8' })).toContain('No errors were found');
+      const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', vmdkInOva(r.ova, disk)], { encoding: 'utf8' }));
+      expect(info['virtual-size']).toBe(VIRTUAL);
+      expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+      expect(verifyManifest(r.ova, r.entries[1].name)).toMatch(/^.*\.ovf: OK\n.*-disk1\.vmdk: OK\n$/);
+    }
+    // The stream writer compresses as well as qemu-img (the same zlib level), and its OVA is otherwise the same archive.
+    expect(packed.stream!.entries[2].size).toBeLessThanOrEqual(packed.qemu!.entries[2].size * 1.01);
+    expect(packed.stream!.entries.map((e) => e.name)).toEqual(packed.qemu!.entries.map((e) => e.name));
+    expect(packed.stream!.entries[0].size).toBe(packed.qemu!.entries[0].size);
+  });
+
+  it('packs the same image to the same bytes twice', async () => {
+    const again = await packOva({ image, ...HEDGEHOG, buildType: 'standard', version: '1.0.0', gitSha: 'abc1234', buildDate: new Date('2025-03-01T12:00:00Z'), out: join(sub, 'again.ova'), packThreads: 1 });
+    expect(again.sha256).toBe(packed.stream!.sha256);
+  }, 60_000);
+
+  it('puts the manifest last when asked: OVF, VMDK, MF as ustar entries, still verified', async () => {
+    const r = packed.end!;
+    expect(r.entries.map((e) => e.name)).toEqual(['hedgehog-lab-standard-1.0.0.ovf', 'hedgehog-lab-standard-1.0.0-disk1.vmdk', 'hedgehog-lab-standard-1.0.0.mf']);
+    expect(execFileSync('tar', ['tf', r.ova], { encoding: 'utf8' }).trim().split('\n')).toEqual(r.entries.map((e) => e.name));
+    expect(headerMagics(r.ova, 3)).toEqual(['ustar\u000000', 'ustar\u000000', 'ustar\u000000']);
+    const entries = await readEntries(r.ova);
+    expect(entries.map((e) => [e.name, e.size, e.sha256])).toEqual(r.entries.map((e) => [e.name, e.size, e.sha256]));
+    expect(verifyManifest(r.ova, r.entries[2].name)).toMatch(/\.ovf: OK\n.*-disk1\.vmdk: OK\n$/);
+    expect(spawnSync('sha256sum', ['-c', r.sha256File], { cwd: sub }).status).toBe(0);
+    expect(r.entries[1].sha256).toBe(packed.stream!.entries[2].sha256); // the same VMDK bytes
+    expect(await readOvaProperties(r.ova)).toMatchObject({ buildType: 'standard', version: '1.0.0' });
+    const verify = await runCli(['verify', r.ova]);
+    expect(verify.stderr + verify.stdout).not.toMatch(/does not match|has no/);
+    expect(verify.code).toBe(0);
+  });
+
+  it('hands a part sink every body byte in order, then the head, tail, size and SHA-256 of the finished OVA', async () => {
+    for (const vmdkWriter of ['stream', 'qemu-img'] as const) {
+      const bodies: Buffer[] = [];
+      let next = -1;
+      let final: { head: Buffer; tail: Buffer; size: number; sha256: string } | undefined;
+      const calls: string[] = [];
+      const out = join(sub, `sink-${vmdkWriter}.ova`);
+      const r = await packOva({
+        image, ...HEDGEHOG, buildType: 'standard', version: '1.0.0', out, vmdkWriter, packThreads: 2,
+        partSink: {
+          body: async (offset, bytes) => {
+            if (next === -1) next = offset;
+            expect(offset).toBe(next);
+            next += bytes.length;
+            bodies.push(Buffer.from(bytes));
+            calls.push('body');
+            await new Promise((res) => setImmediate(res));
+          },
+          finish: async (f) => {
+            calls.push('finish');
+            expect(existsSync(out)).toBe(false); // before the rename
+            final = f;
+          },
+          abort: async () => void calls.push('abort'),
+        },
+      });
+      expect(calls.filter((c) => c !== 'body')).toEqual(['finish']);
+      expect(calls.length).toBeGreaterThan(2);
+      const rebuilt = Buffer.concat([final!.head, ...bodies, final!.tail]);
+      expect(bodies.length > 0 && final!.head.length).toBe(entryRange(out, r.entries[2].name).offset);
+      expect(rebuilt.length).toBe(final!.size);
+      expect(final!.size).toBe(r.size);
+      expect(rebuilt.equals(readFileSync(out))).toBe(true);
+      expect(createHash('sha256').update(rebuilt).digest('hex')).toBe(final!.sha256);
+      expect(final!.sha256).toBe(r.sha256);
+    }
+  }, 120_000);
+
+  it('aborts the part sink and removes the partial OVA when the sink fails', async () => {
+    const out = join(sub, 'sink-fails.ova');
+    const calls: string[] = [];
+    let n = 0;
+    const err = await packOva({
+      image, ...HEDGEHOG, buildType: 'standard', version: '1.0.0', out, packThreads: 2,
+      partSink: {
+        body: async () => {
+          if (++n === 3) throw new Error('the bucket said no');
+        },
+        finish: async () => void calls.push('finish'),
+        abort: async (e) => void calls.push(`abort: ${e.message}`),
+      },
+    }).then(
+      () => new Error('packed despite the sink failing'),
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(OvaPackError);
+    expect(err.message).toMatch(/the bucket said no/);
+    expect(calls).toEqual(['abort: the bucket said no']);
+    expect(readdirSync(sub).filter((f) => f.startsWith('sink-fails') || f.startsWith('.labforge-pack-'))).toEqual([]);
+  });
+
+  it('labforge pack-ova: SIGTERM mid-pack stops the workers and leaves no partial OVA', async () => {
+    const cli = mkdtempSync(join(dir, 'sigterm-'));
+    const raw = join(cli, 'random.raw');
+    execFileSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', 'count=192', 'status=none']);
+    const child = spawn(process.execPath, ['bin/labforge', 'pack-ova', '--image', raw, '--out', join(cli, 's.ova'), '--version', '1.0.0', '--git-sha', 'deadbeef', '--pack-threads', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    for (let i = 0; i < 400 && !/^pack: /m.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/^pack: /m);
+    expect(readdirSync(cli).some((f) => f.endsWith('.partial'))).toBe(true);
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/cancelled; the partial OVA was removed/);
+    expect(readdirSync(cli)).toEqual(['random.raw']);
+    rmSync(cli, { recursive: true, force: true });
+  }, 60_000);
+
+  it('labforge pack-ova packs a 100 GiB disk holding 2 MiB in seconds, in flat memory', async () => {
+    const cli = mkdtempSync(join(dir, 'sparse-'));
+    const big = join(cli, 'big.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', big, '100G']);
+    execFileSync('qemu-io', ['-c', 'write -P 0x11 0 1M', '-c', 'write -P 0x22 77G 1M', big]);
+    const run = spawnSync('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, 'bin/labforge', 'pack-ova', '--image', big, '--out', join(cli, 'big.ova'), '--version', '1.0.0', '--git-sha', 'deadbeef'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    const r = JSON.parse(run.stdout) as PackOvaResult;
+    expect(r.virtualSize).toBe(100 * 2 ** 30);
+    expect(r.timings.totalSeconds).toBeLessThan(30);
+    expect(Number(/maxrss=(\d+)/.exec(run.stderr)![1]) / 1024).toBeLessThan(400); // MiB: Node, the workers and a few batches
+    const disk = entryRange(r.ova, r.entries[2].name);
+    expect(execFileSync('qemu-img', ['compare', big, vmdkInOva(r.ova, disk)], { encoding: 'utf8' })).toContain('Images are identical');
+    rmSync(cli, { recursive: true, force: true });
   }, 120_000);
 });
 
@@ -273,6 +459,13 @@ describe('pack-ova inputs', () => {
   it('rejects a version that is not semver, naming the input', async () => {
     await expect(readPackOvaOptions(inputsFrom({ image: img(), version: 'latest' }))).rejects.toThrow(InputError);
     await expect(readPackOvaOptions(inputsFrom({ image: img(), version: 'latest' }))).rejects.toThrow(/^version: 'latest' is not a semantic version/);
+  });
+  it('reads the writer, its threads and the manifest position, naming a bad one', async () => {
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0' }))).toMatchObject({ vmdkWriter: 'stream', manifestPosition: 'second', packThreads: availableParallelism() });
+    expect(await readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'vmdk-writer': 'qemu-img', 'pack-threads': '16', 'manifest-position': 'end' }))).toMatchObject({ vmdkWriter: 'qemu-img', packThreads: 16, manifestPosition: 'end' });
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'vmdk-writer': 'ovftool' }))).rejects.toThrow(/^vmdk-writer: 'ovftool' is not one of stream, qemu-img \(use one of: stream, qemu-img\)$/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'pack-threads': '0' }))).rejects.toThrow(/^pack-threads: 0 is out of range \(use a value from 1 to 256\)$/);
+    await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'manifest-position': 'first' }))).rejects.toThrow(/^manifest-position: 'first' is not one of second, end/);
   });
   it('rejects an unknown build type and an output that is not .ova', async () => {
     await expect(readPackOvaOptions(inputsFrom({ image: img(), version: '1.0.0', 'build-type': 'warm' }))).rejects.toThrow(/^build-type:/);

@@ -1,0 +1,155 @@
+/**
+ * The compression pool of the streamOptimized VMDK writer: worker threads, each turning a batch of 64 KiB
+ * grains into framed VMDK grains (grain marker + zlib data, padded to a sector) with `zlib.deflateSync`.
+ * Worker threads rather than async zlib: async zlib runs on libuv's pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise), which would cap a 16-core runner at 4 cores.
+ *
+ * The worker's source is a string evaluated by `new Worker(…, { eval: true })`: the action and CLI bundles
+ * are single files, so there is no worker file on disk to point at (and a pool library such as piscina
+ * needs one). Batches are transferred, not copied; the caller bounds how many are in flight.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { GRAIN_BYTES, GRAIN_SECTORS, SECTOR } from './vmdk-stream-format.js';
+
+/** One compressed batch: the framed grains back to back, and where each grain's marker starts. */
+export interface CompressedBatch {
+  /** Grain markers and data of the non-zero grains, in the order given; a multiple of 512 bytes. */
+  bytes: Buffer;
+  /** Grain index and byte offset within `bytes` of each grain written (all-zero grains are left out). */
+  grains: { grain: number; offset: number }[];
+}
+
+// CommonJS, evaluated in each worker. Messages: { id, grains: number[], data: ArrayBuffer, level }.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+const GRAIN = ${GRAIN_BYTES}, SECTORS = ${GRAIN_SECTORS}, SECTOR = ${SECTOR};
+const zero = Buffer.alloc(GRAIN);
+parentPort.on('message', (m) => {
+  try {
+    const data = Buffer.from(m.data);
+    const framed = [];
+    const index = [];
+    let size = 0;
+    for (let i = 0; i < m.grains.length; i++) {
+      const grain = data.subarray(i * GRAIN, (i + 1) * GRAIN);
+      if (grain.equals(zero)) continue;
+      const z = zlib.deflateSync(grain, { level: m.level });
+      const length = Math.ceil((12 + z.length) / SECTOR) * SECTOR;
+      framed.push(z);
+      index.push(m.grains[i], size, z.length);
+      size += length;
+    }
+    const out = new ArrayBuffer(size);
+    const view = Buffer.from(out);
+    for (let k = 0; k < framed.length; k++) {
+      const at = index[3 * k + 1];
+      view.writeBigUInt64LE(BigInt(index[3 * k]) * BigInt(SECTORS), at);
+      view.writeUInt32LE(index[3 * k + 2], at + 8);
+      framed[k].copy(view, at + 12);
+    }
+    parentPort.postMessage({ id: m.id, bytes: out, index }, [out]);
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String(e && e.stack || e) });
+  }
+});
+`;
+
+/** The default pool size: one worker per core the process may use. */
+export const defaultPackThreads = (): number => Math.max(1, availableParallelism());
+
+interface Task {
+  id: number;
+  grains: number[];
+  data: ArrayBuffer;
+  resolve: (b: CompressedBatch) => void;
+  reject: (e: Error) => void;
+}
+
+/** A fixed set of compression workers with a queue; `close()` terminates them all. */
+export class CompressionPool {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly queue: Task[] = [];
+  private readonly running = new Map<Worker, Task>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    threads: number,
+    private readonly level = -1,
+  ) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`the compression pool needs at least one thread, not ${threads}`);
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.on('message', (m: { id: number; bytes?: ArrayBuffer; index?: number[]; error?: string }) => this.done(w, m));
+      w.on('error', (e) => this.fail(new Error(`a compression worker failed: ${e.message}`)));
+      w.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`a compression worker exited (code ${code})`));
+      });
+      this.all.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  /** Compresses the grains `grains` (their 64 KiB each, in order, in `data`, which is transferred). */
+  compress(grains: number[], data: ArrayBuffer): Promise<CompressedBatch> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('the compression pool is closed'));
+    if (data.byteLength !== grains.length * GRAIN_BYTES) return Promise.reject(new Error(`a batch of ${grains.length} grains needs ${grains.length * GRAIN_BYTES} bytes, not ${data.byteLength}`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, grains, data, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const w = this.idle.pop()!;
+      const t = this.queue.shift()!;
+      this.running.set(w, t);
+      w.postMessage({ id: t.id, grains: t.grains, data: t.data, level: this.level }, [t.data]);
+    }
+  }
+
+  private done(w: Worker, m: { id: number; bytes?: ArrayBuffer; index?: number[]; error?: string }): void {
+    const t = this.running.get(w);
+    this.running.delete(w);
+    if (!this.closed) this.idle.push(w);
+    if (!t) return;
+    if (m.error !== undefined || !m.bytes || !m.index) t.reject(new Error(`compressing grains failed: ${m.error ?? 'no result'}`));
+    else {
+      const grains: { grain: number; offset: number }[] = [];
+      for (let k = 0; k < m.index.length; k += 3) grains.push({ grain: m.index[k]!, offset: m.index[k + 1]! });
+      t.resolve({ bytes: Buffer.from(m.bytes), grains });
+    }
+    this.dispatch();
+  }
+
+  private fail(e: Error): void {
+    if (this.failure || this.closed) return;
+    this.failure = e;
+    for (const t of [...this.running.values(), ...this.queue]) t.reject(e);
+    this.running.clear();
+    this.queue.length = 0;
+    void this.close();
+  }
+
+  /** Terminates every worker; pending batches are rejected. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = [...this.running.values(), ...this.queue];
+    this.running.clear();
+    this.queue.length = 0;
+    for (const t of pending) t.reject(new Error('the compression pool was closed'));
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
+
+  /** Worker threads still alive (for tests: 0 after close). */
+  get liveWorkers(): number {
+    return this.closed ? 0 : this.all.length;
+  }
+}
