@@ -4,6 +4,7 @@
  * no clobbering, resumable — behind one interface, so the catalog, retention and the portal do not care
  * which one they write to. Keys are `/`-separated paths relative to the destination root.
  */
+import type { OvaPartSink } from './ova-parts.js';
 import type { FileDigests } from './upload-hashing.js';
 
 /** Thrown when a write's precondition (generation / no-clobber) does not hold. */
@@ -100,6 +101,20 @@ export interface UploadFileResult {
   seconds: number;
 }
 
+/** An upload fed by a writer while it writes the file (an OVA being packed): no local path, no pinning. */
+export type StreamUploadRequest = Omit<UploadFileRequest, 'localPath' | 'source'>;
+
+/**
+ * The receiving end of a streamed upload (stream-upload.ts): the writer calls body() for every final chunk,
+ * then finish() (which starts the verify-and-publish and returns) or abort(). `done` settles when the object
+ * is published (with the same result as uploadFile) or when nothing will be (rejected).
+ */
+export interface StreamUpload extends OvaPartSink {
+  /** The storage URI the object is published at. */
+  readonly uri: string;
+  readonly done: Promise<UploadFileResult>;
+}
+
 export interface WriteSmallOptions {
   contentType?: string;
   /** Write only if the current generation is this one; '0' means "only if absent". Undefined: unconditional. */
@@ -117,6 +132,11 @@ export interface ArtifactStore {
   url(key: string): string;
   /** Uploads a (large) file: parallel/resumable, verified, published without clobbering. */
   uploadFile(req: UploadFileRequest): Promise<UploadFileResult>;
+  /**
+   * Starts an upload fed while the file is written (see {@link StreamUpload}); refuses an existing object
+   * (unless overwrite) before any byte is handed over. Verified and published like uploadFile, resumable.
+   */
+  uploadStream(req: StreamUploadRequest): Promise<StreamUpload>;
   /** Writes a small object in one request, verified by the destination. Returns the new generation. */
   writeSmall(key: string, data: Buffer, opts?: WriteSmallOptions): Promise<string>;
   /** Reads a small object and its generation; undefined when absent. */

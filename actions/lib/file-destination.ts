@@ -25,11 +25,14 @@ import {
   VerificationError,
   type ArtifactStore,
   type StoreEntry,
+  type StreamUpload,
+  type StreamUploadRequest,
   type UploadFileRequest,
   type UploadFileResult,
   type WriteSmallOptions,
 } from './artifact-store.js';
 import { crc32cToBase64 } from './crc32c.js';
+import { openFileStreamUpload } from './file-stream-upload.js';
 import { UploadHasher, assertSourceUnchanged, crc32cOfFile, openPinnedSource, sourceShrank } from './upload-hashing.js';
 
 /** Suffix of the temporary file an upload writes before it is verified and published. */
@@ -112,6 +115,11 @@ export class DirectoryStore implements ArtifactStore {
     }
   }
 
+  /** A verified, no-clobber, resumable write of a file while it is written (file-stream-upload.ts). */
+  uploadStream(req: StreamUploadRequest): Promise<StreamUpload> {
+    return openFileStreamUpload(this, req, PARTIAL_SUFFIX);
+  }
+
   async uploadFile(req: UploadFileRequest): Promise<UploadFileResult> {
     const started = performance.now();
     const final = this.path(req.key);
@@ -176,7 +184,7 @@ export class DirectoryStore implements ArtifactStore {
       }
       // Last look before the name appears: still the same file, and every byte of it was read and written once.
       await assertSourceUnchanged(req.localPath, src, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
-      await this.publish(temp, final, req.overwrite, uri);
+      await this.publishTemp(temp, final, req.overwrite, uri);
       published = true;
       await this.syncDir(dirname(final));
       const parts = Math.max(1, Math.ceil(size / this.blockSize));
@@ -206,7 +214,7 @@ export class DirectoryStore implements ArtifactStore {
   }
 
   /** Removes `dir` and its parents up to and including `top` while they are empty (directories this upload created). */
-  private async removeEmptyDirs(dir: string, top: string): Promise<void> {
+  async removeEmptyDirs(dir: string, top: string): Promise<void> {
     for (let d = dir; d === top || d.startsWith(top + sep); d = dirname(d)) {
       try {
         await rmdir(d);
@@ -217,8 +225,8 @@ export class DirectoryStore implements ArtifactStore {
     }
   }
 
-  /** Moves a verified temporary file to its final name: no clobbering unless `overwrite`. */
-  private async publish(temp: string, final: string, overwrite: boolean, uri: string): Promise<void> {
+  /** Moves a verified temporary file to its final name: no clobbering unless `overwrite` (also file-stream-upload.ts). */
+  async publishTemp(temp: string, final: string, overwrite: boolean, uri: string): Promise<void> {
     if (overwrite) {
       await rename(temp, final);
       return;
@@ -242,7 +250,8 @@ export class DirectoryStore implements ArtifactStore {
     await rename(temp, final);
   }
 
-  private async syncDir(dir: string): Promise<void> {
+  /** fsync of a directory, where the platform allows it. */
+  async syncDir(dir: string): Promise<void> {
     try {
       const fh = await open(dir, 'r');
       await fh.sync().catch(() => {});

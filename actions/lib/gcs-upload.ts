@@ -24,10 +24,13 @@ import {
   type ArtifactStore,
   type SourceIdentity,
   type StoreEntry,
+  type StreamUpload,
+  type StreamUploadRequest,
   type UploadFileRequest,
   type UploadFileResult,
   type WriteSmallOptions,
 } from './artifact-store.js';
+import { openGcsStreamUpload } from './gcs-stream-upload.js';
 import { crc32cCombine, crc32cToBase64, crc32cUpdate } from './crc32c.js';
 import { PermanentStorageError, RetriesExhaustedError, httpStatusOf, withRetry, type RetryOptions } from './storage-retry.js';
 import { UploadHasher, assertSourceUnchanged, openPinnedSource, sourceShrank } from './upload-hashing.js';
@@ -99,7 +102,8 @@ export interface GcsStoreOptions extends StorageClientOptions {
   storage?: Storage;
 }
 
-interface PartObject {
+/** A staged part: its object name, byte size and CRC32C. */
+export interface PartObject {
   index: number;
   name: string;
   size: number;
@@ -136,7 +140,8 @@ export class GcsStore implements ArtifactStore {
     return `${base}/${this.location.bucket}/${name}`;
   }
 
-  private retry<T>(what: string, fn: (attempt: number) => Promise<T>, log?: (line: string) => void, extra: Partial<RetryOptions> = {}): Promise<T> {
+  /** withRetry with this store's tuning, logging each retry. */
+  retry<T>(what: string, fn: (attempt: number) => Promise<T>, log?: (line: string) => void, extra: Partial<RetryOptions> = {}): Promise<T> {
     return withRetry(fn, {
       what,
       ...this.opts.retry,
@@ -240,27 +245,36 @@ export class GcsStore implements ArtifactStore {
     }
   }
 
+  /** Parallel, resumable, verified, no-clobber upload of a file while it is written (gcs-stream-upload.ts). */
+  uploadStream(req: StreamUploadRequest): Promise<StreamUpload> {
+    return openGcsStreamUpload(this, req, this.stagingRoot(req.key), { partSize: this.opts.partSize, parallelism: this.opts.parallelism });
+  }
+
+  /** The staging folder of one key: every part of every attempt to publish it. */
+  stagingRoot(key: string): string {
+    return `${this.location.prefix}${STAGING_DIR}${key}/`;
+  }
+
   /** Parallel, resumable, verified, no-clobber upload of one file. */
   async uploadFile(req: UploadFileRequest): Promise<UploadFileResult> {
     const started = performance.now();
     const log = req.log ?? (() => {});
-    const finalName = this.objectName(req.key);
     const finalUri = this.uri(req.key);
     // The source first: a file that is no longer the one the caller pinned is refused before any request.
     const { fh, identity } = await openPinnedSource(req.localPath, req.source);
     try {
-      return await this.uploadOpenFile(req, fh, identity, started, log, finalName, finalUri);
+      return await this.uploadOpenFile(req, fh, identity, started, log, finalUri);
     } finally {
       await fh.close();
     }
   }
 
-  private async uploadOpenFile(req: UploadFileRequest, fh: FileHandle, identity: SourceIdentity, started: number, log: (line: string) => void, finalName: string, finalUri: string): Promise<UploadFileResult> {
+  private async uploadOpenFile(req: UploadFileRequest, fh: FileHandle, identity: SourceIdentity, started: number, log: (line: string) => void, finalUri: string): Promise<UploadFileResult> {
     if (!req.overwrite && (await this.exists(req.key))) throw new AlreadyPublishedError(finalUri);
     const size = identity.size;
     const partSize = this.opts.partSize;
     const partCount = Math.max(1, Math.ceil(size / partSize));
-    const stagingRoot = `${this.location.prefix}${STAGING_DIR}${req.key}/`;
+    const stagingRoot = this.stagingRoot(req.key);
     const staging = `${stagingRoot}${size}-${partSize}/`;
     const partName = (i: number) => `${staging}part-${String(i + 1).padStart(6, '0')}`;
 
@@ -332,31 +346,16 @@ export class GcsStore implements ArtifactStore {
       const digests = hasher.digest();
       await assertSourceUnchanged(req.localPath, fh, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
 
-      // Compose the parts (tree of ≤ 32) into one staging object and check it against the local file.
-      const assembled = await this.composeTree(parts, `${staging}assembled`, log);
-      if (assembled.size !== size || assembled.crc32c !== digests.crc32c) {
-        throw new VerificationError(
-          `${finalUri}: the uploaded data does not match ${req.localPath} (server: ${assembled.size} bytes, CRC32C ${crc32cToBase64(assembled.crc32c)}; ` +
-            `local: ${size} bytes, CRC32C ${digests.crc32cBase64}); nothing was published, run the upload again`,
-        );
-      }
-
-      // Last look before the name appears: the file is still the one that was read, all of it, once.
-      await assertSourceUnchanged(req.localPath, fh, identity, { hashed: digests.size, sent: bytesSent + bytesReused });
-      // Publish: the final name appears only now, atomically, and only if nothing is there (unless overwrite).
-      const published = await this.compose([{ name: `${staging}assembled`, generation: assembled.generation }], finalName, {
-        contentType: req.contentType ?? 'application/octet-stream',
-        metadata: { ...req.metadata, sha256: digests.sha256 },
-        ifGenerationMatch: req.overwrite ? undefined : 0,
-        what: `publish ${finalUri}`,
+      await this.publishStaged({
+        parts,
+        staging,
+        expected: { size, crc32c: digests.crc32c, sha256: digests.sha256 },
+        req,
         log,
-      }).catch((e: unknown) => {
-        if (e instanceof PreconditionFailedError) throw new AlreadyPublishedError(finalUri);
-        throw e;
+        source: req.localPath,
+        // Last look before the name appears: the file is still the one that was read, all of it, once.
+        beforePublish: () => assertSourceUnchanged(req.localPath, fh, identity, { hashed: digests.size, sent: bytesSent + bytesReused }),
       });
-      if (published.size !== size || published.crc32c !== digests.crc32c) {
-        throw new VerificationError(`${finalUri}: the published object does not match the local file (server CRC32C ${crc32cToBase64(published.crc32c)}, local ${digests.crc32cBase64})`);
-      }
       return {
         key: req.key,
         uri: finalUri,
@@ -377,7 +376,51 @@ export class GcsStore implements ArtifactStore {
     }
   }
 
-  private async uploadPart(part: PartObject, data: Buffer, log: (line: string) => void): Promise<void> {
+  /**
+   * Composes staged parts, in order, into `<staging>assembled`; checks its size and CRC32C against `expected`
+   * (what was read locally, `source` names it in the error); runs `beforePublish` (last checks); then writes
+   * the final name by a one-source compose, with `ifGenerationMatch: 0` unless overwrite, and checks the
+   * published object too. Used by {@link uploadFile} and by the streamed upload (gcs-stream-upload.ts).
+   */
+  async publishStaged(o: {
+    parts: PartObject[];
+    staging: string;
+    expected: { size: number; crc32c: number; sha256: string };
+    req: Pick<UploadFileRequest, 'key' | 'overwrite' | 'contentType' | 'metadata'>;
+    log: (line: string) => void;
+    /** What was read or packed, for the error message. */
+    source: string;
+    beforePublish?: () => Promise<void>;
+  }): Promise<void> {
+    const { parts, staging, expected, req, log, source, beforePublish } = o;
+    const finalUri = this.uri(req.key);
+    // Compose the parts (tree of ≤ 32) into one staging object and check it against the local bytes.
+    const assembled = await this.composeTree(parts, `${staging}assembled`, log);
+    if (assembled.size !== expected.size || assembled.crc32c !== expected.crc32c) {
+      throw new VerificationError(
+        `${finalUri}: the uploaded data does not match ${source} (server: ${assembled.size} bytes, CRC32C ${crc32cToBase64(assembled.crc32c)}; ` +
+          `local: ${expected.size} bytes, CRC32C ${crc32cToBase64(expected.crc32c)}); nothing was published, run the upload again`,
+      );
+    }
+    await beforePublish?.();
+    // Publish: the final name appears only now, atomically, and only if nothing is there (unless overwrite).
+    const published = await this.compose([{ name: `${staging}assembled`, generation: assembled.generation }], this.objectName(req.key), {
+      contentType: req.contentType ?? 'application/octet-stream',
+      metadata: { ...req.metadata, sha256: expected.sha256 },
+      ifGenerationMatch: req.overwrite ? undefined : 0,
+      what: `publish ${finalUri}`,
+      log,
+    }).catch((e: unknown) => {
+      if (e instanceof PreconditionFailedError) throw new AlreadyPublishedError(finalUri);
+      throw e;
+    });
+    if (published.size !== expected.size || published.crc32c !== expected.crc32c) {
+      throw new VerificationError(`${finalUri}: the published object does not match ${source} (server CRC32C ${crc32cToBase64(published.crc32c)}, local ${crc32cToBase64(expected.crc32c)})`);
+    }
+  }
+
+  /** Uploads one staged part in one request carrying its CRC32C (GCS rejects damaged bytes); internal, shared with gcs-stream-upload.ts. */
+  async uploadPart(part: PartObject, data: Buffer, log: (line: string) => void): Promise<void> {
     const file = this.bucket.file(part.name);
     const crc = crc32cToBase64(part.crc32c);
     await this.retry(
@@ -437,7 +480,7 @@ export class GcsStore implements ArtifactStore {
   }
 
   /** Composes parts in order into `target`, 32 at a time, level by level; returns the target's size/CRC/generation. */
-  private async composeTree(parts: PartObject[], target: string, log: (line: string) => void): Promise<{ size: number; crc32c: number; generation: string }> {
+  async composeTree(parts: PartObject[], target: string, log: (line: string) => void): Promise<{ size: number; crc32c: number; generation: string }> {
     let level: { name: string; size: number; crc32c: number; generation?: string }[] = parts;
     for (let depth = 1; level.length > MAX_COMPOSE_SOURCES; depth++) {
       const groups: (typeof level)[] = [];
@@ -461,7 +504,8 @@ export class GcsStore implements ArtifactStore {
     return this.compose(level, target, { what: `compose ${target}`, log });
   }
 
-  private async removePrefix(prefix: string, log: (line: string) => void): Promise<void> {
+  /** Deletes every object under `prefix` (staging); a failure is logged, not thrown. */
+  async removePrefix(prefix: string, log: (line: string) => void): Promise<void> {
     try {
       const [files] = await this.retry(`list ${prefix}`, () => this.bucket.getFiles({ prefix }), log);
       let cursor = 0;

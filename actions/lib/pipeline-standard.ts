@@ -31,6 +31,8 @@ export interface StandardImageRequest {
   destination: Destination;
   accelerator: 'kvm' | 'tcg';
   consolePassword?: string;
+  /** USER:TOKEN for the lab's registry: exported to Packer as PKR_VAR_registry_auth (packer-build's registryCredential). */
+  registryCredential?: string;
   /** The pipeline's work directory for this build. */
   work: string;
   log: (line: string) => void;
@@ -73,6 +75,7 @@ export async function obtainStandardImage(r: StandardImageRequest): Promise<Stan
       varFiles: [],
       only: [],
       accelerator: r.accelerator,
+      ...(r.registryCredential ? { registryCredential: r.registryCredential } : {}),
       timeoutMinutes: r.appliance.build.timeoutMinutes,
       onError: 'cleanup',
       pluginCache: false,

@@ -18,13 +18,14 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 import { detectBuildType, type BuildDecision } from './build-decision.js';
+import { readRegistryCredential, REGISTRY_CREDENTIAL_ENV } from './registry-credential.js';
 import { checkOutputDirectory, checkVersion, inputsFrom, readBool, readChoice, readString, type InputGetter } from './inputs.js';
-import { packOva, type PackOvaResult } from './ova-pack.js';
+import { packOva, type PackOvaOptions, type PackOvaResult } from './ova-pack.js';
 import { kvmAvailable } from './qemu-vm.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { readApplianceWarmOptions, warmImage, type WarmResult } from './vlab-warm.js';
-import { uploadRelease, type UploadReleaseResult } from './release-upload.js';
+import { uploadRelease, type UploadReleaseOptions, type UploadReleaseResult } from './release-upload.js';
 import { assertPreflight, localPreflightOptions } from './preflight.js';
 import { FROM_STANDARD, obtainStandardImage, type FromStandard } from './pipeline-standard.js';
 import { parseDestination } from './upload-options.js';
@@ -47,6 +48,14 @@ export interface PipelineOptions {
   overwrite: boolean;
   /** The login user's console password (from $LABFORGE_CONSOLE_PASSWORD; only its hash reaches the image). */
   consolePassword?: string;
+  /** USER:TOKEN for the registry the appliance's lab downloads from (from $LABFORGE_REGISTRY_CREDENTIAL), for the build and the warm. */
+  registryCredential?: string;
+  /**
+   * Publish the OVA while it is packed (default true): the upload is the packing's part sink, so the pack
+   * phase also sends the archive's body and the upload phase is what remains (head and tail, compose,
+   * verify, publish, companions, catalog, portal). false: pack, then upload the finished file.
+   */
+  overlapUpload?: boolean;
   /** Pre-warmed builds: `auto` (default) warms the bucket's published standard OVA of the version when there is one; `never` always runs Packer. */
   fromStandard?: FromStandard;
   log?: (line: string) => void;
@@ -100,6 +109,8 @@ export function readPipelineOptions(get: InputGetter, env: NodeJS.ProcessEnv = p
   const versionRaw = readString(get, 'version', '0.1.0');
   const repoRoot = defaultRepoRoot();
   const password = (env.LABFORGE_CONSOLE_PASSWORD ?? '').trim();
+  // Checked as packer-build and vlab-warm check their input (USER:TOKEN; the value is never repeated).
+  const registryCredential = readRegistryCredential(inputsFrom({ 'registry-credential': (env[REGISTRY_CREDENTIAL_ENV] ?? '').trim() }));
   return {
     buildType,
     version: checkVersion(versionRaw, 'version'),
@@ -110,7 +121,9 @@ export function readPipelineOptions(get: InputGetter, env: NodeJS.ProcessEnv = p
     accelerator: kvmAvailable() ? 'kvm' : 'tcg',
     overwrite: readBool(get, 'overwrite', true),
     fromStandard: readChoice(get, 'from-standard', FROM_STANDARD, 'auto'),
+    overlapUpload: readBool(get, 'overlap-upload', true),
     ...(password ? { consolePassword: password } : {}),
+    ...(registryCredential ? { registryCredential } : {}),
   };
 }
 
@@ -129,6 +142,8 @@ interface PipelineState {
   /** The SBOM of the image being packed (packer-build's, or the warm's), then its copy beside the OVA. */
   sbom?: string;
   publish?: UploadReleaseResult;
+  /** The publish started by the pack step when it is overlapped with the packing. */
+  publishing?: Promise<UploadReleaseResult>;
   results: Record<string, string>;
 }
 
@@ -161,6 +176,7 @@ const buildStep: Step<PipelineState> = {
       destination: parseDestination(`file://${bucketOf(o)}`),
       accelerator: o.accelerator,
       ...(o.consolePassword ? { consolePassword: o.consolePassword } : {}),
+      ...(o.registryCredential ? { registryCredential: o.registryCredential } : {}),
       work: s.work,
       log: (l) => s.log(`  ${l}`),
       signal,
@@ -180,7 +196,7 @@ const warmStep: Step<PipelineState> = {
     const d = s.decision!;
     const output = join(s.work, `${d.artifactName}.qcow2`);
     const options = await readApplianceWarmOptions(
-      inputsFrom({ appliance: s.opts.appliance, image: s.standardImage!, output, accelerator: s.opts.accelerator, version: d.version, profile: s.opts.resources.profile, cpus: s.opts.resources.cpus, memory: s.opts.resources.memoryMiB }),
+      inputsFrom({ appliance: s.opts.appliance, image: s.standardImage!, output, accelerator: s.opts.accelerator, version: d.version, profile: s.opts.resources.profile, cpus: s.opts.resources.cpus, memory: s.opts.resources.memoryMiB, 'registry-credential': s.opts.registryCredential ?? '' }),
     );
     s.warm = await warmImage(options, { log: (l) => s.log(`  ${l}`), signal });
     s.image = s.warm.image!;
@@ -189,12 +205,49 @@ const warmStep: Step<PipelineState> = {
   },
 };
 
-/** pack-ova with the appliance: the OVF declares the manifest's OS and the chosen profile. */
+/** upload-artifact's options as build.yml passes them, for the `file://` bucket under the output directory. */
+async function publishOptions(s: PipelineState): Promise<UploadReleaseOptions> {
+  const bucketDir = bucketOf(s.opts);
+  await mkdir(bucketDir, { recursive: true });
+  const d = s.decision!;
+  return {
+    path: [s.ova?.ova ?? join(s.opts.outDir, `${d.artifactName}.ova`)],
+    destination: parseDestination(`file://${bucketDir}`),
+    parallelism: 4,
+    chunkSizeMib: 64,
+    makePublic: false,
+    signedUrlHours: 0,
+    appliance: s.appliance.name,
+    version: d.version,
+    buildType: d.buildType,
+    overwrite: s.opts.overwrite,
+    retentionKeep: 0,
+    retentionDryRun: false,
+    portal: true,
+    firstBoot: d.firstBoot,
+    login: d.login,
+    ...(s.builtFrom ? { sourceSha256: s.builtFrom.sha256, sourceUri: s.builtFrom.uri } : {}),
+    sbom: s.sbom ?? false,
+    log: (l) => s.log(`  ${l}`),
+  };
+}
+
+/**
+ * pack-ova with the appliance: the OVF declares the manifest's OS and the chosen profile. Overlapped (the
+ * default), the publish starts here with the packing as its source (release-overlap.ts): the phase ends when
+ * the OVA is packed, by then most of it is published too; the upload step waits for the rest.
+ */
 const packStep: Step<PipelineState> = {
   name: 'pack',
   run: async (s, signal) => {
     const d = s.decision!;
-    s.ova = await packOva({
+    if (s.sbom) {
+      // The SBOM goes beside the OVA, as <base>.cdx.json: the upload publishes it from there.
+      const beside = join(s.opts.outDir, `${d.artifactName}${SBOM_SUFFIX}`);
+      if (resolve(s.sbom) !== beside) await copyFile(s.sbom, beside);
+      s.sbom = beside;
+    }
+    const pack: PackOvaOptions = {
       image: s.image!,
       out: join(s.opts.outDir, `${d.artifactName}.ova`),
       appliance: s.appliance.name,
@@ -205,45 +258,43 @@ const packStep: Step<PipelineState> = {
       memoryMiB: s.resources.memoryMiB,
       log: (l) => s.log(`  ${l}`),
       signal,
-    });
-    s.results['pack'] = `${s.ova.ova} (${(s.ova.size / 1024 / 1024).toFixed(0)} MiB, sha256 ${s.ova.sha256.slice(0, 12)}…)`;
-    if (s.sbom) {
-      // The SBOM goes beside the OVA, as <base>.cdx.json: the upload publishes it from there.
-      const beside = join(s.opts.outDir, `${d.artifactName}${SBOM_SUFFIX}`);
-      if (resolve(s.sbom) !== beside) await copyFile(s.sbom, beside);
-      s.sbom = beside;
-      s.results['pack'] += ` + ${basename(beside)}`;
+    };
+    if (s.opts.overlapUpload === false) {
+      s.ova = await packOva(pack);
+    } else {
+      let packed!: () => void;
+      const packingEnded = new Promise<void>((res) => (packed = res));
+      const publishing = uploadRelease({
+        ...(await publishOptions(s)),
+        path: [],
+        packing: {
+          out: pack.out,
+          properties: { appliance: s.appliance.name, version: d.version, buildType: d.buildType },
+          run: async (sink) => {
+            try {
+              s.ova = await packOva({ ...pack, partSink: sink });
+            } finally {
+              packed();
+            }
+          },
+        },
+      });
+      publishing.catch(() => undefined); // awaited by the upload step (or below, when the packing failed)
+      s.publishing = publishing;
+      // Ends when the OVA is packed, or as soon as the publish fails (before or while packing).
+      await Promise.race([packingEnded, publishing]);
+      if (!s.ova) await publishing;
     }
+    s.results['pack'] = `${s.ova!.ova} (${(s.ova!.size / 1024 / 1024).toFixed(0)} MiB, sha256 ${s.ova!.sha256.slice(0, 12)}…)${s.publishing ? ', published while packing' : ''}`;
+    if (s.sbom) s.results['pack'] += ` + ${basename(s.sbom)}`;
   },
 };
 
 const uploadStep: Step<PipelineState> = {
   name: 'upload',
   run: async (s) => {
-    const bucketDir = bucketOf(s.opts);
-    await mkdir(bucketDir, { recursive: true });
-    const d = s.decision!;
-    s.publish = await uploadRelease({
-      path: [s.ova!.ova],
-      destination: parseDestination(`file://${bucketDir}`),
-      parallelism: 4,
-      chunkSizeMib: 64,
-      makePublic: false,
-      signedUrlHours: 0,
-      appliance: s.appliance.name,
-      version: d.version,
-      buildType: d.buildType,
-      overwrite: s.opts.overwrite,
-      retentionKeep: 0,
-      retentionDryRun: false,
-      portal: true,
-      firstBoot: d.firstBoot,
-      login: d.login,
-      ...(s.builtFrom ? { sourceSha256: s.builtFrom.sha256, sourceUri: s.builtFrom.uri } : {}),
-      sbom: s.sbom ?? false,
-      log: (l) => s.log(`  ${l}`),
-    });
-    s.results['upload'] = s.publish.uri;
+    s.publish = await (s.publishing ?? uploadRelease(await publishOptions(s)));
+    s.results['upload'] = `${s.publish.uri}${s.publishing ? ' (overlapped with pack)' : ''}`;
     s.results['portal'] = s.publish.portal?.htmlUri ?? '';
   },
 };

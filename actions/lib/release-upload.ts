@@ -7,7 +7,7 @@ import * as glob from '@actions/glob';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Storage } from '@google-cloud/storage';
-import type { ArtifactStore, UploadFileResult } from './artifact-store.js';
+import type { ArtifactStore, StreamUploadRequest, UploadFileResult } from './artifact-store.js';
 import { DirectoryStore } from './file-destination.js';
 import { GcsStore } from './gcs-upload.js';
 import semver from 'semver';
@@ -24,6 +24,7 @@ import { pinSource, sha256sumLine, type FileDigests } from './upload-hashing.js'
 import type { DestinationOptions, UploadOptions } from './upload-options.js';
 import { SBOM_SUFFIX, resolveSbomToPublish } from './sbom-publish.js';
 import { DEFAULT_FIRST_BOOT } from './release-notes.js';
+import { uploadWhilePacking, type OvaPacking } from './release-overlap.js';
 
 export interface UploadReleaseOptions extends UploadOptions {
   /**
@@ -41,6 +42,11 @@ export interface UploadReleaseOptions extends UploadOptions {
   retry?: Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>;
   /** An existing Storage client (tests, benchmarks). */
   storage?: Storage;
+  /**
+   * The OVA as a packing in progress instead of a path (release-overlap.ts): its body is published while it is
+   * packed. `path` then lists only other files (may be empty); the release's identity is the packing's.
+   */
+  packing?: OvaPacking;
 }
 
 export interface UploadedFile {
@@ -225,7 +231,8 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   const log = options.log ?? (() => {});
   const env = options.env ?? process.env;
   if (options.appliance !== undefined) checkApplianceName(options.appliance, 'appliance');
-  const paths = await resolveUploadFiles(options.path);
+  const packing = options.packing;
+  const paths = packing && options.path.length === 0 ? [] : await resolveUploadFiles(options.path);
   // Pin every file now: the bytes published must be the bytes of the file as it is at this moment.
   const sized = await Promise.all(
     paths.map(async (path) => {
@@ -236,19 +243,20 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   for (const f of sized) {
     if (f.size === 0) throw new InputError('path', `${printable(f.path)} is empty (0 bytes)`, 'give the finished OVA; an empty file is never a release');
   }
-  const primary = pickPrimary(sized);
+  const primary = packing ? resolve(packing.out) : pickPrimary(sized);
   const primaryName = basename(primary);
   const primaryBase = primaryName.endsWith('.ova') ? primaryName.slice(0, -4) : primaryName;
   const companionNames = new Set([`${primaryName}.sha256`, `${primaryBase}.metadata.json`, `${primaryBase}${SBOM_SUFFIX}`]);
   // Every file must be an OVA (a tar whose first member is the .ovf descriptor), unless allow-non-ova says otherwise.
-  let ovaProps: Record<string, string> = {};
+  let ovaProps: Record<string, string> = packing ? { ...packing.properties } : {};
   if (!options.allowNonOva) {
     for (const { path } of sized) {
+      if (path === primary && packing) continue;
       if (path !== primary && companionNames.has(basename(path))) continue;
       if (path === primary) ovaProps = await readOvaProperties(path).catch((e: unknown) => Promise.reject(notAnOva(path, e)));
       else await readOvfDescriptor(path).catch((e: unknown) => Promise.reject(notAnOva(path, e)));
     }
-  } else if (primary.endsWith('.ova')) {
+  } else if (primary.endsWith('.ova') && !packing) {
     ovaProps = await readOvaProperties(primary).catch(() => ({}));
   }
 
@@ -287,7 +295,7 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   const sbomName = `${primaryBase}${SBOM_SUFFIX}`;
 
   const store = openStore(options);
-  log(`publishing ${paths.length} file(s) to ${store.root}/${dir} (${options.destination.kind === 'gcs' ? `${options.parallelism} parallel parts of ${options.chunkSizeMib} MiB` : 'verified copy'})`);
+  log(`publishing ${paths.length + (packing ? 1 : 0)} file(s)${packing ? `, ${primaryName} while it is packed,` : ''} to ${store.root}/${dir} (${options.destination.kind === 'gcs' ? `${options.parallelism} parallel parts of ${options.chunkSizeMib} MiB` : 'verified copy'})`);
 
   // The primary first; a user-supplied companion with a name we generate is checked, not uploaded.
   const order = [primary, ...paths.filter((p) => p !== primary)];
@@ -296,18 +304,23 @@ export async function uploadRelease(options: UploadReleaseOptions): Promise<Uplo
   for (const path of order) {
     const name = basename(path);
     if (isRelease && (name === sumName || name === metadataName || (sbom && path === sbom.path))) continue;
-    const { size, source } = sized.find((s) => s.path === path)!;
-    const progress = new TransferProgress({ label: `upload ${name}`, totalBytes: size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
-    const result = await store.uploadFile({
-      localPath: path,
-      source,
+    const request: StreamUploadRequest = {
       key: `${dir}${name}`,
       overwrite: options.overwrite,
       contentType: name.endsWith('.ova') ? 'application/x-virtualbox-ova' : 'application/octet-stream',
       metadata: isRelease ? { labforgeAppliance: appliance, labforgeVersion: version!, labforgeBuildType: buildType! } : {},
-      onBytes: (n) => progress.add(n),
       log,
-    });
+    };
+    if (packing && path === primary) {
+      const result = await uploadWhilePacking(store, packing, request);
+      log(`upload ${name}: published while packing, ${formatBytes(result.bytesSent)} sent${result.bytesReused > 0 ? `, ${formatBytes(result.bytesReused)} already verified from an earlier run` : ''}, done in ${result.seconds.toFixed(1)} s`);
+      results.push({ path, result });
+      primaryDigests = result.digests;
+      continue;
+    }
+    const { size, source } = sized.find((s) => s.path === path)!;
+    const progress = new TransferProgress({ label: `upload ${name}`, totalBytes: size, log, ...(options.progressIntervalMs !== undefined ? { intervalMs: options.progressIntervalMs } : {}) });
+    const result = await store.uploadFile({ ...request, localPath: path, source, onBytes: (n) => progress.add(n) });
     progress.finish(result.bytesReused > 0 ? `(${formatBytes(result.bytesReused)} already verified from an earlier run)` : '');
     results.push({ path, result });
     if (path === primary) primaryDigests = result.digests;
