@@ -73,7 +73,8 @@ refused() {
   done
   run "$SETUP" uninstall --root "$ROOT_DIR" --base-dir /usr/local
   refused "setup.sh: --base-dir: '/usr/local' is a system directory"
-  [ "$(grep -c . <<<"$output")" -eq 2 ] # the error and the pointer to --help
+  [ "$(grep -c '' <<<"$output")" -eq 1 ] # one line, ending with the pointer to --help
+  [[ $output == *"(see setup.sh --help)" ]]
   run "$SETUP" install --root "$ROOT_DIR" --skip-register --cache-dir /var/cache/
   refused "--cache-dir: '/var/cache' is a system directory"
   run "$SETUP" install --root "$ROOT_DIR" --skip-register --cache-dir /opt/labforge-runner/cache
@@ -85,4 +86,88 @@ refused() {
     run "$SETUP" install --root "$ROOT_DIR" --skip-register --name "$name"
     refused "--name: '$name' is reserved"
   done
+}
+
+# The bad-input table: every option of every command gets at least one bad value (names with
+# spaces, quotes, $(), newlines and non-ASCII; devices and directories where a file is expected),
+# and each case must end with exit status 2, one line that names the option, no raw workflow
+# command, within 5 s. Rows: OPTION, then the arguments that carry the bad value.
+table() {
+  empty=$ROOT_DIR/empty-file && : >"$empty"
+  rows=(
+    --url "--url|http://github.com/x"
+    --url "--url|https://github.com/o/r"$'\n'"::error::injected"
+    --url "--url|https://github.com/\$(touch $ROOT_DIR/pwned)"
+    --url "--url=https://github.com/o/r"
+    --token-file "--token-file|$ROOT_DIR/no-such-token"
+    --token-file "--token-file|/dev/zero"
+    --token-file "--token-file|$ROOT_DIR"
+    --token "--token|AAAATESTDOUBLETOKEN7Q3ZX9"
+    --name "--name|bad name"
+    --name "--name|\$(touch $ROOT_DIR/pwned)"
+    --name "--name|bu"$'\u0308'"ild"
+    --name "--name|it's"
+    --count "--count|abc"
+    --labels "--labels|a,,b"
+    --labels "--labels|a"$'\n'"::warning::b"
+    --runner-group "--runner-group|grp"$'\n'"::error::x"
+    --runner-group "--runner-group|\"quoted\""
+    --github-pat-file "--github-pat-file|$ROOT_DIR/no-such-pat"
+    --github-pat-file "--github-pat-file|/dev/urandom"
+    --github-pat-file "--github-pat-file|$empty"
+    --user "--user|Root"
+    --user "--user|ünïcode"
+    --runner-version "--runner-version|1.2"
+    --runner-version "--runner-version|2.300.0"
+    --runner-sha256 "--runner-sha256|xyz"
+    --runner-tarball "--runner-tarball|$ROOT_DIR/no-such.tar.gz"
+    --runner-tarball "--runner-tarball|$ROOT_DIR"
+    --runner-tarball "--runner-tarball|/dev/urandom"
+    --base-dir "--base-dir|relative/dir"
+    --cache-dir "--cache-dir|/var/cache/a b"
+    --min-free-gb "--min-free-gb|lots"
+    --packer-source "--packer-source|ftp"
+    --root "--root|relative/dir"
+    --root "--root|$ROOT_DIR/missing"
+    --ephemeral "--ephemeral=yes"
+    --skip-register "--skip-register=1"
+    --enable-nested "--enable-nested=true"
+    --allow-no-kvm "--allow-no-kvm=x"
+    --uninstall "--uninstall=now"
+    --purge "--purge=all"
+    --dry-run "--dry-run=yes"
+    --help "--help=me"
+    --frobnicate "--frobnicate"
+  )
+}
+
+@test "bad-input table: every option of every command, exit 2 and one line naming it within 5 s" {
+  table
+  cases=0
+  for cmd in install preflight status uninstall; do
+    for ((i = 0; i < ${#rows[@]}; i += 2)); do
+      opt=${rows[i]}
+      IFS='|' read -r -d '' -a args < <(printf '%s' "${rows[i + 1]}") || true
+      start=$(date +%s%N)
+      run "$SETUP" "$cmd" --root "$ROOT_DIR" --skip-register "${args[@]}"
+      ms=$((($(date +%s%N) - start) / 1000000))
+      what="$cmd ${rows[i + 1]}: status $status, ${ms} ms: $output"
+      [ "$status" -eq 2 ] || { echo "exit: $what"; return 1; }
+      [ "$(printf '%s\n' "$output" | grep -c '')" -eq 1 ] || { echo "not one line: $what"; return 1; }
+      [[ $output == "setup.sh: "*"$opt"*"(see setup.sh --help)" ]] || { echo "does not name $opt: $what"; return 1; }
+      [[ $output != *AAAATESTDOUBLETOKEN7Q3ZX9* ]] || { echo "echoed the token: $what"; return 1; }
+      ((ms < 5000)) || { echo "slow: $what"; return 1; }
+      cases=$((cases + 1))
+    done
+  done
+  [ ! -e "$ROOT_DIR/pwned" ]
+  [ -z "$(ls -A "$ROOT_DIR" | grep -v -x empty-file)" ]
+  echo "# $cases bad-input cases" >&3
+  [ "$cases" -eq $((4 * ${#rows[@]} / 2)) ]
+}
+
+@test "an unknown command is one line naming it" {
+  run "$SETUP" instal --root "$ROOT_DIR"
+  [ "$status" -eq 2 ]
+  [ "$output" == "setup.sh: unknown command 'instal' (use install, preflight, status or uninstall) (see setup.sh --help)" ]
 }

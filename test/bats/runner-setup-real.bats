@@ -64,6 +64,9 @@ setup() {
   id -nG "$CI_USER" | tr ' ' '\n' | grep -qx kvm
   [ "$(grep -v '^#' /etc/udev/rules.d/99-labforge-kvm.rules)" == 'KERNEL=="kvm", GROUP="kvm", MODE="0660"' ]
   grep -qx "LABFORGE_RUNNER_NAME=$CI_NAME" "$CI_BASE/$CI_NAME/.env"
+  # the runner's directory and .env are root's (runner-setup-isolation.bats has the full checks)
+  [ "$(stat -c '%U %G %a' "$CI_BASE/$CI_NAME")" == "root $CI_USER 1770" ]
+  [ "$(stat -c '%U %a' "$CI_BASE/$CI_NAME/.env")" == "root 644" ]
   [ -x "$CI_BASE/hooks/job-started.sh" ]
   if [[ -e /dev/kvm ]]; then
     [ "$(stat -c '%a %G' /dev/kvm)" == "660 kvm" ]
@@ -97,14 +100,17 @@ setup() {
   runuser -u "$CI_USER" -- sh -c 'set -e
     rm -rf "$1/tmp" && ln -s "$3" "$1/tmp"
     rm -rf "$2/packer" && ln -s "$3" "$2/packer"
-    ln -sfn "$4" "$1/.env"' sh "$dir" "$cache" "$PRE/target-dir" "$PRE/target-file"
+    ! ln -sfn "$4" "$1/.env" 2>/dev/null
+    ! sh -c "echo evil >>\"\$1\"" sh "$5/hooks/job-started.sh" 2>/dev/null
+    ! rm -f "$1/.path" 2>/dev/null' sh "$dir" "$cache" "$PRE/target-dir" "$PRE/target-file" "$CI_BASE"
   run "$SETUP" install "${ARGS[@]}"
   echo "$output"
   [ "$status" -eq 0 ]
   [ "$(stat -c '%n %u:%g %a' "$PRE/target-dir" "$PRE/target-file")" == "$before" ]
   [ -z "$(ls -A "$PRE/target-dir")" ] && [ "$(cat "$PRE/target-file")" == "root only" ]
   [ ! -L "$dir/tmp" ] && [ "$(stat -c '%U %a' "$dir/tmp")" == "$CI_USER 700" ]
-  [ ! -L "$cache/packer" ] && [ ! -L "$dir/.env" ]
+  [ ! -L "$cache/packer" ] && [ ! -L "$dir/.env" ] && [ "$(stat -c '%U' "$dir/.env" "$dir/.path")" == "root"$'\n'"root" ]
+  ! grep -q evil "$CI_BASE/hooks/job-started.sh"
   [[ $output == *"warning: $dir/tmp is a symbolic link (planted by a job?)"* ]]
 }
 
