@@ -4,7 +4,7 @@
  * and metadata files attached. Shared by `labforge release` and any action that wants to offer it.
  */
 import { InputError, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
-import { publishRelease, type PublishedRelease } from './github-release.js';
+import { checkReleaseAssets, publishRelease, type PublishedRelease } from './github-release.js';
 import { readReleaseFacts, releaseTitle, renderReleaseNotes, type ReleaseFacts } from './release-notes.js';
 import { parseReleaseTag, releaseTag } from './release-names.js';
 import semver from 'semver';
@@ -36,7 +36,7 @@ export interface BuildReleaseOptions {
   /** `auto`: a prerelease when the version has a prerelease part (1.4.0-rc.1). */
   prerelease: 'auto' | 'true' | 'false';
   apiUrl: string;
-  /** Print the notes; call no API. */
+  /** Make every check of a real run (files, tag, repository, token present, assets), print the notes; call no API. */
   dryRun: boolean;
   /** The build run's URL for the notes; default from GITHUB_SERVER_URL/REPOSITORY/RUN_ID. */
   runUrl?: string;
@@ -58,7 +58,8 @@ export interface BuildReleaseResult {
 export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv = process.env): BuildReleaseOptions {
   const dryRun = readBool(get, 'dry-run', false);
   const repository = readString(get, 'repository', env.GITHUB_REPOSITORY ?? '');
-  if (!dryRun && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+  // A dry run makes every check the real run makes; it only skips the API calls.
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
     throw new InputError('repository', repository === '' ? 'is empty and GITHUB_REPOSITORY is not set' : `'${repository}' is not owner/name`, 'give --repository OWNER/NAME');
   }
   const refTag = env.GITHUB_REF?.startsWith('refs/tags/') ? env.GITHUB_REF.slice('refs/tags/'.length) : '';
@@ -98,7 +99,8 @@ export function readBuildReleaseOptions(get: InputGetter, env: NodeJS.ProcessEnv
 }
 
 /**
- * Publishes (or, in a dry run, only renders) the release of one build. The tag must name the same build
+ * Publishes the release of one build; a dry run makes the same checks (files, tag, token present, assets)
+ * and renders the notes, skipping only the API calls. The tag must name the same build
  * type and version as the files: a `v1.4.0-prewarmed` release never gets a standard build's checksum.
  */
 export async function publishBuildRelease(options: BuildReleaseOptions, token: string, log: (line: string) => void = () => undefined): Promise<BuildReleaseResult> {
@@ -130,9 +132,11 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
   if (options.sbomFile) facts.sbom = await checkSbomAsset(options.sbomFile, facts);
   const title = releaseTitle(facts);
   const notes = renderReleaseNotes(facts);
-  if (options.dryRun) return { tag, title, notes, facts };
   if (token === '') throw new InputError('GITHUB_TOKEN', 'is not set', 'export GITHUB_TOKEN (in a workflow: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}) with contents:write');
   const prerelease = options.prerelease === 'auto' ? semver.prerelease(facts.version) !== null : options.prerelease === 'true';
+  const assets = [options.sha256File, ...(options.metadataFile ? [options.metadataFile] : []), ...(options.sbomFile ? [options.sbomFile] : []), ...options.assets];
+  await checkReleaseAssets(assets);
+  if (options.dryRun) return { tag, title, notes, facts };
   const release = await publishRelease({
     token,
     repository: options.repository,
@@ -141,7 +145,7 @@ export async function publishBuildRelease(options: BuildReleaseOptions, token: s
     body: notes,
     targetCommitish: options.target,
     prerelease,
-    assets: [options.sha256File, ...(options.metadataFile ? [options.metadataFile] : []), ...(options.sbomFile ? [options.sbomFile] : []), ...options.assets],
+    assets,
     apiUrl: options.apiUrl,
     log,
   });

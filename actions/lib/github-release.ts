@@ -98,10 +98,22 @@ function apiMessage(e: RequestFailure): string {
   return e.message;
 }
 
+/** The system error code (ECONNREFUSED, ENOTFOUND, …) somewhere in an error's cause chain, if any. */
+function networkCode(e: unknown): string | undefined {
+  for (let c = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; c && depth < 5; c = c.cause as typeof c, depth++) {
+    if (typeof c.code === 'string' && /^E[A-Z]+$/.test(c.code)) return c.code;
+  }
+  return undefined;
+}
+
 /** Turns an API failure into an error that says what was being done, what GitHub answered, and what to do. */
 export function explainApiFailure(e: unknown, doing: string, repository: string, apiUrl: string): Error {
-  if (!isRequestFailure(e)) {
-    const cause = (e as Error)?.message ?? String(e);
+  // Octokit reports a connection that never got an answer (refused, reset, DNS) as status 500 without a
+  // response: that is not the API answering 500.
+  if (!isRequestFailure(e) || e.response === undefined) {
+    const said = (e as Error)?.message ?? String(e);
+    const code = networkCode(e);
+    const cause = code && !said.includes(code) ? `${said} (${code})` : said;
     return new GitHubReleaseError(`cannot reach the GitHub API at ${apiUrl} while ${doing}: ${cause} (check GITHUB_API_URL and the network)`);
   }
   const said = apiMessage(e);
@@ -147,29 +159,40 @@ function sha256Of(data: Buffer): string {
  * assets, replacing same-named ones, and publishes it. Throws {@link GitHubReleaseError} with the cause
  * and the fix on 401, 403, 404 and any other refusal.
  */
+/**
+ * The checks publishRelease makes on its assets before it calls the API (a dry run makes them too): each is
+ * a regular file (not a directory, device or FIFO) within GitHub's 2 GiB limit, and no two share a name.
+ */
+export async function checkReleaseAssets(paths: string[]): Promise<{ name: string; path: string; size: number }[]> {
+  const assets: { name: string; path: string; size: number }[] = [];
+  for (const path of paths) {
+    let st;
+    try {
+      st = await stat(path);
+    } catch (e) {
+      throw new GitHubReleaseError(`cannot read the asset ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give files that exist`);
+    }
+    if (!st.isFile()) throw new GitHubReleaseError(`the asset ${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give files to attach`);
+    if (st.size > MAX_ASSET_BYTES) {
+      throw new GitHubReleaseError(`the asset ${path} is ${st.size} bytes, over GitHub's 2 GiB limit for a release asset: publish it to storage (upload-artifact) and link it in the notes`);
+    }
+    assets.push({ name: basename(path), path, size: st.size });
+  }
+  const names = assets.map((f) => f.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new GitHubReleaseError(`two assets are named ${dup}: asset names must be unique within a release`);
+  return assets;
+}
+
 export async function publishRelease(options: PublishReleaseOptions): Promise<PublishedRelease> {
   const log = options.log ?? (() => undefined);
   const apiUrl = (options.apiUrl ?? process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
   const { owner, repo } = splitRepository(options.repository);
   if (options.token === '') throw new GitHubReleaseError('no GitHub token: set GITHUB_TOKEN to a token with contents:write on the repository');
 
-  // Read every asset first: a missing or oversized file fails before anything is written to GitHub.
+  // Check and read every asset first: a missing or oversized file fails before anything is written to GitHub.
   const files: { name: string; path: string; data: Buffer }[] = [];
-  for (const path of options.assets ?? []) {
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch (e) {
-      throw new GitHubReleaseError(`cannot read the asset ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give files that exist`);
-    }
-    if (size > MAX_ASSET_BYTES) {
-      throw new GitHubReleaseError(`the asset ${path} is ${size} bytes, over GitHub's 2 GiB limit for a release asset: publish it to storage (upload-artifact) and link it in the notes`);
-    }
-    files.push({ name: basename(path), path, data: await readFile(path) });
-  }
-  const names = files.map((f) => f.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new GitHubReleaseError(`two assets are named ${dup}: asset names must be unique within a release`);
+  for (const asset of await checkReleaseAssets(options.assets ?? [])) files.push({ ...asset, data: await readFile(asset.path) });
 
   const octokit = getOctokit(options.token, {
     baseUrl: apiUrl,

@@ -59,7 +59,11 @@ export interface KvmCheckOptions {
   devicePath?: string;
 }
 
-/** `/dev/kvm` exists, is a character device and opens read-write for this user (only when the accelerator is kvm). */
+/** The device numbers of /dev/kvm (Linux: misc major 10, KVM_MINOR 232). */
+const KVM_MAJOR = 10;
+const KVM_MINOR = 232;
+
+/** `/dev/kvm` exists, is the KVM character device (10:232) and opens read-write for this user (only when the accelerator is kvm). */
 export async function checkKvm(options: KvmCheckOptions): Promise<Verdict> {
   const device = options.devicePath ?? '/dev/kvm';
   if (options.accelerator === 'tcg') {
@@ -74,8 +78,25 @@ export async function checkKvm(options: KvmCheckOptions): Promise<Verdict> {
       fix: 'run on a KVM runner (see runner-setup), enable nested virtualization / load kvm_intel or kvm_amd, or set accelerator: tcg for a slow test build',
     };
   }
+  const given = device === '/dev/kvm' ? device : `kvm-device ${device}`;
   if (!info.isCharacterDevice()) {
-    return { check: 'kvm', ok: false, detail: `${device} is not a character device`, fix: `remove whatever is at ${device} and load the kvm module (modprobe kvm_intel or kvm_amd)` };
+    // Never suggest removing it: a kvm-device input may name any file of the user's.
+    const kind = info.isDirectory() ? 'a directory' : info.isFile() ? 'a regular file' : info.isSymbolicLink() ? 'a symbolic link' : 'not a device';
+    return {
+      check: 'kvm',
+      ok: false,
+      detail: `${given} is ${kind}, not the KVM device (character device ${KVM_MAJOR}:${KVM_MINOR})`,
+      fix: device === '/dev/kvm' ? 'load the kvm module (modprobe kvm_intel or kvm_amd) so that udev creates /dev/kvm, or set accelerator: tcg for a slow test build' : 'give the KVM device in kvm-device (default /dev/kvm), or set accelerator: tcg for a slow test build',
+    };
+  }
+  const [major, minor] = [Math.floor(info.rdev / 256) & 0xfff, (info.rdev & 0xff) | ((Math.floor(info.rdev / 4096) & 0xfff00) >>> 0)];
+  if (major !== KVM_MAJOR || minor !== KVM_MINOR) {
+    return {
+      check: 'kvm',
+      ok: false,
+      detail: `${given} is character device ${major}:${minor}, not the KVM device (${KVM_MAJOR}:${KVM_MINOR})`,
+      fix: device === '/dev/kvm' ? 'load the kvm module (modprobe kvm_intel or kvm_amd); a /dev/kvm with other numbers was not made by udev for KVM' : 'give the KVM device in kvm-device (default /dev/kvm), or set accelerator: tcg for a slow test build',
+    };
   }
   // (Errors are told apart by shape, not instanceof: they may come from another realm under test runners.)
   const opened = await open(device, constants.O_RDWR).then(
@@ -85,6 +106,14 @@ export async function checkKvm(options: KvmCheckOptions): Promise<Verdict> {
   if (opened.error || !opened.handle) {
     const handle = opened.error ?? new Error('no handle');
     const user = process.env.USER ?? `uid ${process.getuid?.() ?? '?'}`;
+    if (handle.code === 'ENXIO' || handle.code === 'ENODEV') {
+      return {
+        check: 'kvm',
+        ok: false,
+        detail: `${given} is the KVM device node (${KVM_MAJOR}:${KVM_MINOR}) but no KVM driver answers it (${handle.code}): the kvm module is not loaded`,
+        fix: 'load kvm_intel or kvm_amd (modprobe), enable hardware or nested virtualization, or set accelerator: tcg for a slow test build',
+      };
+    }
     return {
       check: 'kvm',
       ok: false,
@@ -93,7 +122,7 @@ export async function checkKvm(options: KvmCheckOptions): Promise<Verdict> {
     };
   }
   await opened.handle.close();
-  return { check: 'kvm', ok: true, detail: `${device} is usable` };
+  return { check: 'kvm', ok: true, detail: `${device} is the KVM device (${KVM_MAJOR}:${KVM_MINOR}) and opens read-write` };
 }
 
 export interface ToolCheckOptions {
@@ -165,6 +194,8 @@ export interface DiskCheckOptions {
   /** A directory on the file system that will hold the image and the OVA. */
   path: string;
   requiredBytes: number;
+  /** What needs the space, said in the verdict (default: the image and the OVA, estimated). */
+  basis?: string;
 }
 
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -182,11 +213,11 @@ export async function checkFreeDisk(options: DiskCheckOptions): Promise<Verdict>
     return {
       check: 'disk',
       ok: false,
-      detail: `${gib(free)} free under ${options.path}, the image and the OVA need about ${gib(options.requiredBytes)}`,
+      detail: `${gib(free)} free under ${options.path}, ${options.basis ? `${options.basis} needs` : 'the image and the OVA need about'} ${gib(options.requiredBytes)}`,
       fix: 'free disk space, point the output at a bigger volume, or lower expected-image-gib if the estimate is too high',
     };
   }
-  return { check: 'disk', ok: true, detail: `${gib(free)} free under ${options.path} (need ${gib(options.requiredBytes)})` };
+  return { check: 'disk', ok: true, detail: `${gib(free)} free under ${options.path} (need ${gib(options.requiredBytes)}${options.basis ? ` for ${options.basis}` : ''})` };
 }
 
 export interface MemoryCheckOptions {
@@ -275,6 +306,8 @@ export interface PreflightOptions {
   /** Directory for the image and OVA, and bytes they need there. */
   outputDir: string;
   requiredDiskBytes: number;
+  /** What requiredDiskBytes is made of, for the disk verdict (see {@link profileDiskNeeds}). */
+  diskBasis?: string;
   requiredMemoryMiB: number;
   /** vCPUs the VM gets (the resource profile's `cpus`): fewer CPUs here fail the check. Unset: not checked. */
   requiredCpus?: number;
@@ -344,7 +377,7 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightReport
     ...once.filter((t) => t.check === 'packer').map(tool),
     kvm.then((k) => k.verdict),
     ...once.filter((t) => t.check !== 'packer').map(tool),
-    checkFreeDisk({ path: o.outputDir, requiredBytes: o.requiredDiskBytes }),
+    checkFreeDisk({ path: o.outputDir, requiredBytes: o.requiredDiskBytes, ...(o.diskBasis ? { basis: o.diskBasis } : {}) }),
     checkMemory({ requiredMiB: o.requiredMemoryMiB, meminfoPath: o.meminfoPath }),
     ...(o.requiredCpus ? [Promise.resolve(checkCpus({ requiredCpus: o.requiredCpus, ...(o.cpuCount ? { cpuCount: o.cpuCount } : {}), ...(o.profileName ? { profile: o.profileName } : {}) }))] : []),
   ];
@@ -378,6 +411,17 @@ export async function assertPreflight(o: PreflightOptions): Promise<PreflightRep
 /** Disk and memory a build needs: the qcow2 and the OVA (a compressed VMDK, at most the qcow2's size) side by side; the VM plus QEMU. */
 export function buildNeeds(expectedImageGiB: number, vmMemoryMiB: number): { requiredDiskBytes: number; requiredMemoryMiB: number } {
   return { requiredDiskBytes: 2 * expectedImageGiB * 2 ** 30, requiredMemoryMiB: vmMemoryMiB + 512 };
+}
+
+/**
+ * Disk a build of a resource profile needs (issue 14): the VM's qcow2 can grow to the profile's disk size
+ * (disk-gib), and the OVA beside it takes about the expected image size; never less than
+ * {@link buildNeeds}' two images. Returns the bytes and, when the profile decides, the words the disk verdict uses.
+ */
+export function profileDiskNeeds(o: { expectedImageGiB: number; diskGiB: number; profile: string }): { requiredDiskBytes: number; diskBasis?: string } {
+  const profileGiB = o.diskGiB + o.expectedImageGiB;
+  if (profileGiB <= 2 * o.expectedImageGiB) return { requiredDiskBytes: 2 * o.expectedImageGiB * 2 ** 30 };
+  return { requiredDiskBytes: profileGiB * 2 ** 30, diskBasis: `resource profile ${o.profile} (its ${o.diskGiB} GiB disk + a ${o.expectedImageGiB} GiB OVA)` };
 }
 
 /** Reads the preflight inputs shared by packer-build, `labforge packer-build` and `labforge preflight`. */
@@ -424,6 +468,7 @@ export function localPreflightOptions(o: LocalPreflightOptions): PreflightOption
     ...(o.appliance.kvm === 'required' ? { kvmRequiredBy: o.appliance.name } : {}),
     outputDir: existingDir(o.outDir),
     ...buildNeeds(o.appliance.build.expectedImageGiB, o.resources.memoryMiB),
+    ...profileDiskNeeds({ expectedImageGiB: o.appliance.build.expectedImageGiB, diskGiB: o.resources.diskGiB, profile: o.resources.name }),
     requiredCpus: o.resources.cpus,
     profileName: o.resources.name,
     ...(o.kvmDevice ? { kvmDevice: o.kvmDevice } : {}),

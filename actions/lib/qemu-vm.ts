@@ -59,6 +59,12 @@ export interface StartVmOptions {
   extraArgs?: string[];
   /** Host port forwarded to the guest's SSH port (default: a free port on 127.0.0.1). */
   sshPort?: number;
+  /**
+   * Where a free host port comes from when `sshPort` is not given (default {@link findFreePort}). QEMU's
+   * hostfwd binds the port itself, so another runner on the host can take it in between: a start that fails
+   * on a taken port is retried with the next port from here (never one that failed before).
+   */
+  pickPort?: (exclude: ReadonlySet<number>) => Promise<number>;
   /** Guest port that `sshPort` forwards to (default 22). */
   guestSshPort?: number;
   /** Disk cache mode (default writeback; `unsafe` is fine for throwaway test disks). */
@@ -259,19 +265,29 @@ export async function startVm(options: StartVmOptions): Promise<RunningVm> {
     disk = options.overlay;
     diskFormat = 'qcow2';
   }
-  const attempts = options.sshPort ? 1 : 3;
+  const attempts = options.sshPort ? 1 : PORT_ATTEMPTS;
+  const pick = options.pickPort ?? ((exclude: ReadonlySet<number>) => findFreePort({ exclude }));
+  const failed = new Set<number>();
   let lastError: Error | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const sshPort = options.sshPort ?? (await findFreePort());
+    const sshPort = options.sshPort ?? (await pick(failed));
     try {
       return await launch(options, disk, diskFormat, sshPort);
     } catch (e) {
       lastError = e as Error;
-      const portTaken = e instanceof VmStartError && /hostfwd|host forwarding|Address already in use/i.test(e.stderr);
-      if (!portTaken) throw e;
+      if (!(e instanceof VmStartError && isPortTaken(e.stderr))) throw e;
+      failed.add(sshPort);
     }
   }
   throw lastError ?? new Error('startVm failed');
+}
+
+/** Starts tried when the forwarded port turns out taken (another runner on the host won the race). */
+const PORT_ATTEMPTS = 5;
+
+/** QEMU's words for a hostfwd port something else holds (not any error that merely echoes the -netdev option). */
+export function isPortTaken(stderr: string): boolean {
+  return /Could not set up host forwarding rule|Address already in use/i.test(stderr);
 }
 
 async function launch(o: StartVmOptions, disk: string, diskFormat: string, sshPort: number): Promise<RunningVm> {

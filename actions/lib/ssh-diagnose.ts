@@ -11,10 +11,8 @@
  * Used by the ssh-diagnose action, `labforge ssh-diagnose`, and by packer-build and vlab-warm when their
  * guest's SSH does not come up.
  */
-import { readFileSync } from 'node:fs';
-import { utils, type ParsedKey } from 'ssh2';
-import { InputError, checkName, readBool, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
 import { printable } from './escape.js';
+import { RSA_SIGNATURE_ALGORITHMS, parsePrivateKey } from './ssh-diagnose-inputs.js';
 import { relevantSerialLines, type SerialEvidence } from './serial-log.js';
 import { probeTcpAndBanner, type TcpBannerResult } from './ssh-banner.js';
 import { SSH_CAUSE_INFO, type SshCause, type SshLayer } from './ssh-causes.js';
@@ -22,8 +20,7 @@ import { probeSshSession, sshFingerprint, type AlgorithmLists, type AuthAttempt,
 
 export { SSH_CAUSES, SSH_CAUSE_INFO, type SshCause } from './ssh-causes.js';
 
-/** RSA signature algorithms a client may use with an RSA key (pubkey-algorithms input). */
-export const RSA_SIGNATURE_ALGORITHMS = ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] as const;
+export { RSA_SIGNATURE_ALGORITHMS, parsePrivateKey, readSshDiagnoseOptions } from './ssh-diagnose-inputs.js';
 
 export interface SshDiagnoseOptions {
   /** Host to connect to (default 127.0.0.1). */
@@ -113,76 +110,6 @@ export interface SshDiagnosis {
   warnings: string[];
   startedAt: string;
   durationMs: number;
-}
-
-const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-
-function parsePrivateKey(text: string, passphrase: string | undefined, input: string): ParsedKey {
-  const parsed = utils.parseKey(text, passphrase);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (key instanceof Error || key === undefined) {
-    const msg = key instanceof Error ? key.message : 'no key found';
-    const encrypted = /encrypted|passphrase/i.test(msg);
-    throw new InputError(
-      input,
-      `is not a private key that can be used (${msg})`,
-      encrypted ? 'give its passphrase in the passphrase input (labforge: the LABFORGE_SSH_PASSPHRASE environment variable)' : 'give an OpenSSH or PEM private key (the file ssh-keygen writes without .pub)',
-    );
-  }
-  if (!key.isPrivateKey()) throw new InputError(input, 'holds a public key, not a private key', 'give the private half (the file without .pub)');
-  return key;
-}
-
-/** Reads and validates the ssh-diagnose inputs (action inputs or CLI flags, same kebab-case names). */
-export function readSshDiagnoseOptions(get: InputGetter): SshDiagnoseOptions {
-  const host = readName(get, 'host', '127.0.0.1', 'a host name or an IP address');
-  if (/\s/.test(host)) throw new InputError('host', `'${printable(host, 80)}' contains white space`, 'give a host name or an IP address such as 127.0.0.1');
-  const port = readInt(get, 'port', 22, { min: 1, max: 65535 });
-  const username = checkName(readRequired(get, 'username', "set 'username' to the user the SSH client logs in as (Packer's ssh_username)"), 'username', 'the user name');
-  const password = get('password') === '' ? undefined : get('password');
-  const passphrase = get('passphrase') === '' ? undefined : get('passphrase');
-  const keyText = get('private-key');
-  const keyPath = readString(get, 'private-key-path');
-  if (keyText !== '' && keyPath !== '') throw new InputError('private-key', 'and private-key-path are both set', 'give only one of them');
-  let privateKey: string | undefined;
-  if (keyText !== '') {
-    // Multi-line inputs may arrive with literal "\n" when passed through a single-line channel.
-    privateKey = keyText.includes('\n') ? `${keyText.trim()}\n` : `${keyText.replace(/\\n/g, '\n').trim()}\n`;
-    parsePrivateKey(privateKey, passphrase, 'private-key');
-  } else if (keyPath !== '') {
-    try {
-      privateKey = readFileSync(keyPath, 'utf8');
-    } catch (e) {
-      throw new InputError('private-key-path', `cannot read '${keyPath}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the path of an existing private key file');
-    }
-    parsePrivateKey(privateKey, passphrase, 'private-key-path');
-  }
-  const expectedHostKey = readString(get, 'expected-host-key') || undefined;
-  if (expectedHostKey !== undefined && !FINGERPRINT.test(expectedHostKey)) {
-    throw new InputError('expected-host-key', `'${expectedHostKey}' is not a SHA256 fingerprint`, "give it as 'ssh-keygen -lf KEY.pub' prints it: SHA256: followed by 43 base64 characters");
-  }
-  const pubkeyAlgorithms = readList(get, 'pubkey-algorithms');
-  for (const a of pubkeyAlgorithms) {
-    if (!(RSA_SIGNATURE_ALGORITHMS as readonly string[]).includes(a)) {
-      throw new InputError('pubkey-algorithms', `'${a}' is not an RSA signature algorithm`, `use some of: ${RSA_SIGNATURE_ALGORITHMS.join(', ')}`);
-    }
-  }
-  return {
-    host,
-    port,
-    username,
-    password,
-    privateKey,
-    privateKeyPath: keyPath || undefined,
-    passphrase,
-    expectedHostKey,
-    timeoutSeconds: readInt(get, 'timeout-seconds', 10, { min: 1, max: 600 }),
-    waitSeconds: readInt(get, 'wait-seconds', 0, { min: 0, max: 86_400 }),
-    serialLog: readString(get, 'serial-log') || undefined,
-    command: readString(get, 'command', 'true'),
-    checkSudo: readBool(get, 'check-sudo', true),
-    pubkeyAlgorithms: pubkeyAlgorithms.length > 0 ? pubkeyAlgorithms : undefined,
-  };
 }
 
 /** The secrets among the options (password, passphrase, key lines) that must be masked in logs. */

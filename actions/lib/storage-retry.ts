@@ -44,10 +44,34 @@ export function isTransient(error: unknown): boolean {
   return /ECONNRESET|socket hang up|ETIMEDOUT|EPIPE|network|premature close|other side closed|aborted/i.test(msg);
 }
 
+/** Codes of a request that never got an answer: nothing listens, no route, no such host. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
+
+/**
+ * For a request that never reached a server (refused, no route, unknown host): `cannot reach <url> (<code>)`,
+ * with the URL's origin taken from the error; undefined for any other error.
+ */
+export function unreachableText(error: unknown): string | undefined {
+  const e = error as { code?: unknown; errno?: unknown; message?: unknown; config?: { url?: unknown }; cause?: { code?: unknown } };
+  const code = [e?.code, e?.errno, e?.cause?.code].find((c): c is string => typeof c === 'string' && UNREACHABLE_CODES.has(c));
+  if (!code) return undefined;
+  const msg = String(e?.message ?? '');
+  const raw = typeof e?.config?.url === 'string' ? e.config.url : (/\b(https?:\/\/[^\s?'"]+)/.exec(msg)?.[1] ?? '');
+  let where = raw;
+  try {
+    where = raw ? new URL(raw).origin : '';
+  } catch {
+    // keep the raw text
+  }
+  return `cannot reach ${where || 'the storage endpoint'} (${code})`;
+}
+
 /** A one-line explanation of a permanent storage error with what to check. */
 export function explainStorageError(error: unknown, what: string): string {
   const status = httpStatusOf(error);
   const msg = (error as Error)?.message ?? String(error);
+  const unreachable = status === undefined ? unreachableText(error) : undefined;
+  if (unreachable) return `${what}: ${unreachable}; check the endpoint or destination and the network`;
   switch (status) {
     case 401:
       return `${what}: not authenticated (HTTP 401: ${msg}); check that Application Default Credentials are set up (google-github-actions/auth before this step, or 'gcloud auth application-default login' locally)`;

@@ -21,7 +21,7 @@ export const releaseCommand: Command = {
     prerelease: { type: 'string', description: 'auto, true or false (auto: the version has a -pre part)', default: 'auto' },
     'api-url': { type: 'string', description: 'GitHub REST API base URL', default: '$GITHUB_API_URL or https://api.github.com' },
     'attestation-repo': { type: 'string', description: 'owner/name whose workflow attested the OVA (actions/attest-build-provenance): the notes show gh attestation verify' },
-    'dry-run': { type: 'boolean', description: 'print the notes; call no API' },
+    'dry-run': { type: 'boolean', description: 'make every check of a real run (files, tag, repository, token set, assets), print the notes; call no API' },
   },
   details: [
     'The token is read from the environment only (GITHUB_TOKEN, else GH_TOKEN), never from a flag,',

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publishRelease, GitHubReleaseError } from '../../actions/lib/github-release.js';
@@ -222,11 +223,54 @@ describe('labforge release (the built CLI)', () => {
   });
 
   it('prints the notes without calling the API in a dry run', async () => {
-    const run = await runCli(['release', '--sha256-file', shaFile, '--metadata-file', metaFile, '--dry-run'], { env: {} });
+    const run = await runCli(['release', '--sha256-file', shaFile, '--metadata-file', metaFile, '--dry-run'], { env: { ...env(), GITHUB_TOKEN: WRITE } });
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout) as { tag: string; notes: string };
     expect(out.tag).toBe('v1.4.0-prewarmed');
     expect(out.notes).toContain('sha256sum -c hedgehog-lab-prewarmed-1.4.0.ova.sha256');
     expect(api.requests).toHaveLength(0);
   });
+
+  it('makes every check of a real run in a dry run: repository, token, assets (issue 15)', async () => {
+    const dry = (args: string[], e: Record<string, string>) => runCli(['release', '--sha256-file', shaFile, '--metadata-file', metaFile, '--dry-run', ...args], { env: e });
+    const noRepo = await dry([], { GITHUB_TOKEN: WRITE, GITHUB_REF: 'refs/tags/v1.4.0-prewarmed' });
+    expect(noRepo.code).toBe(2);
+    expect(noRepo.stderr).toContain('repository: is empty and GITHUB_REPOSITORY is not set');
+    const badRepo = await dry(['--repository', 'not-a-repo'], { GITHUB_TOKEN: WRITE });
+    expect(badRepo.code).toBe(2);
+    expect(badRepo.stderr).toContain("repository: 'not-a-repo' is not owner/name");
+    const noToken = await dry([], env());
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('GITHUB_TOKEN: is not set');
+    const missingAsset = await dry(['--assets', join(dir, 'nope.txt')], { ...env(), GITHUB_TOKEN: WRITE });
+    expect(missingAsset.code).toBe(1);
+    expect(missingAsset.stderr).toMatch(/cannot read the asset .*nope\.txt \(ENOENT\)/);
+    const deviceAsset = await dry(['--assets', '/dev/zero'], { ...env(), GITHUB_TOKEN: WRITE });
+    expect(deviceAsset.code).toBe(1);
+    expect(deviceAsset.stderr).toContain('the asset /dev/zero is not a regular file');
+    const twice = await dry(['--assets', shaFile], { ...env(), GITHUB_TOKEN: WRITE });
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain('two assets are named hedgehog-lab-prewarmed-1.4.0.ova.sha256');
+    expect(api.requests).toHaveLength(0);
+  });
 });
+
+describe('a GitHub API that cannot be reached', () => {
+  it('says "cannot reach <url>" for a refused connection, not "answered 500" (issue 15)', async () => {
+    const closed = await closedPort();
+    const apiUrl = `http://127.0.0.1:${closed}`;
+    const err = (await publishRelease({ token: WRITE, repository: REPO, tag: 'v1.4.0', name: 'n', body: 'b', assets: [shaFile], apiUrl }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(GitHubReleaseError);
+    expect(err.message).toMatch(new RegExp(`^cannot reach the GitHub API at ${apiUrl} while reading the repository ${REPO}: .*ECONNREFUSED.* \\(check GITHUB_API_URL and the network\\)$`));
+    expect(err.message).not.toMatch(/answered 500/);
+  });
+});
+
+/** A 127.0.0.1 port that nothing listens on: the kernel's pick, closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((res) => server.close(res));
+  return port;
+}

@@ -9,7 +9,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { readPackerBuildOptions, runPackerBuild, type BuildReporter } from '../../actions/lib/packer-build.js';
-import { checkCpus } from '../../actions/lib/preflight.js';
+import { checkCpus, checkFreeDisk, localPreflightOptions, profileDiskNeeds } from '../../actions/lib/preflight.js';
+import { chooseResources, loadAppliance } from '../../actions/lib/appliance.js';
+import { statfsSync } from 'node:fs';
 import { repoRoot } from '../support/run-action.js';
 
 let dir: string;
@@ -52,6 +54,43 @@ describe('the preflight compares the host with the chosen topology', () => {
     expect(existsSync(join(out, 'packer-build.log'))).toBe(false);
     expect(Date.now() - started).toBeLessThan(60_000);
   }, 120_000);
+});
+
+describe("the preflight wants the chosen profile's disk free (issue 14)", () => {
+  const hedgehog = join(repoRoot, 'packer/hedgehog-lab');
+
+  it.each([
+    ['small', 320],
+    ['default', 510],
+  ])('the %s profile needs its %i GiB disk and the 40 GiB OVA', async (profile, diskGiB) => {
+    const app = await loadAppliance(hedgehog);
+    const resources = chooseResources(app, { profile });
+    expect(resources.diskGiB).toBe(diskGiB);
+    const o = localPreflightOptions({ appliance: app, resources, outDir: dir });
+    expect(o.requiredDiskBytes).toBe((diskGiB + 40) * 2 ** 30);
+    expect(o.diskBasis).toBe(`resource profile ${profile} (its ${diskGiB} GiB disk + a 40 GiB OVA)`);
+  });
+
+  it('a disk with less free space fails with one line: what is needed, what is there', async () => {
+    const needs = profileDiskNeeds({ expectedImageGiB: 40, diskGiB: 320, profile: 'small' });
+    const fs = statfsSync(dir);
+    const free = fs.bavail * fs.bsize;
+    // This machine has less than 360 GiB free; on one that has more, the check passes and says so.
+    const v = await checkFreeDisk({ path: dir, requiredBytes: needs.requiredDiskBytes, basis: needs.diskBasis! });
+    if (free < needs.requiredDiskBytes) {
+      expect(v).toMatchObject({ check: 'disk', ok: false });
+      expect(v.detail).toMatch(new RegExp(`^\\d+\\.\\d GiB free under ${dir}, resource profile small \\(its 320 GiB disk \\+ a 40 GiB OVA\\) needs 360\\.0 GiB$`));
+    } else {
+      expect(v).toMatchObject({ ok: true, detail: expect.stringContaining('(need 360.0 GiB for resource profile small (its 320 GiB disk + a 40 GiB OVA))') });
+    }
+  });
+
+  it('a profile smaller than two images keeps the two-image estimate (the demo appliance)', async () => {
+    const app = await loadAppliance(join(repoRoot, 'packer/demo-lab'));
+    const o = localPreflightOptions({ appliance: app, resources: chooseResources(app), outDir: dir });
+    expect(o.requiredDiskBytes).toBe(2 * app.build.expectedImageGiB * 2 ** 30);
+    expect(o.diskBasis).toBeUndefined();
+  });
 });
 
 describe('the registry credential reaches Packer in the environment only', () => {

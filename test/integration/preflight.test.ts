@@ -36,20 +36,37 @@ describe('KVM check', () => {
     expect(v.detail).toMatch(/tcg was asked for explicitly/);
   });
 
-  it('fails when the path is not a character device', async () => {
+  it('fails for a file that is not a device, and never suggests removing it (issue 15)', async () => {
     const file = join(dir, 'kvm-file');
-    writeFileSync(file, '');
+    writeFileSync(file, 'a file of the user');
     const v = await checkKvm({ accelerator: 'kvm', devicePath: file });
-    expect(v).toMatchObject({ ok: false, detail: `${file} is not a character device` });
+    expect(v).toEqual({
+      check: 'kvm',
+      ok: false,
+      detail: `kvm-device ${file} is a regular file, not the KVM device (character device 10:232)`,
+      fix: 'give the KVM device in kvm-device (default /dev/kvm), or set accelerator: tcg for a slow test build',
+    });
+    expect(`${v.detail} ${v.fix}`).not.toMatch(/\b(remove|delete|rm)\b/i);
+    const asDir = await checkKvm({ accelerator: 'kvm', devicePath: dir });
+    expect(asDir.detail).toBe(`kvm-device ${dir} is a directory, not the KVM device (character device 10:232)`);
+    expect(`${asDir.detail} ${asDir.fix}`).not.toMatch(/\b(remove|delete|rm)\b/i);
   });
 
-  (isRoot ? it : it.skip)('passes for a character device this user can open read-write, fails for one it cannot (run as nobody)', async () => {
+  it('refuses a character device that is not KVM: /dev/null opens read-write but is 1:3', async () => {
+    const v = await checkKvm({ accelerator: 'kvm', devicePath: '/dev/null' });
+    expect(v).toMatchObject({ ok: false, detail: 'kvm-device /dev/null is character device 1:3, not the KVM device (10:232)' });
+    expect(v.fix).not.toMatch(/\b(remove|delete|rm)\b/i);
+  });
+
+  (isRoot ? it : it.skip)('takes a 10:232 node for KVM only when a driver answers it, and names a user who cannot open it (run as nobody)', async () => {
     const open = join(dir, 'kvm-open');
     const closed = join(dir, 'kvm-closed');
-    // Character devices with the major/minor of /dev/null: real devices, harmless to open.
-    execFileSync('mknod', ['-m', '0666', open, 'c', '1', '3']);
-    execFileSync('mknod', ['-m', '0600', closed, 'c', '1', '3']);
-    expect(await checkKvm({ accelerator: 'kvm', devicePath: open })).toMatchObject({ ok: true });
+    // Nodes with KVM's own numbers: they open only when the kvm module is loaded (then /dev/kvm exists too).
+    execFileSync('mknod', ['-m', '0666', open, 'c', '10', '232']);
+    execFileSync('mknod', ['-m', '0600', closed, 'c', '10', '232']);
+    const v = await checkKvm({ accelerator: 'kvm', devicePath: open });
+    if (existsSync('/dev/kvm')) expect(v).toMatchObject({ ok: true, detail: `${open} is the KVM device (10:232) and opens read-write` });
+    else expect(v).toMatchObject({ ok: false, detail: expect.stringMatching(new RegExp(`^kvm-device ${open} is the KVM device node \\(10:232\\) but no KVM driver answers it \\((ENXIO|ENODEV)\\): the kvm module is not loaded$`)) });
     // The same check as an unprivileged user, through the CLI: the device exists but does not open.
     const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'labforge'), 'preflight', '--accelerator', 'kvm', '--kvm-device', closed, '--expected-image-gib', '1', '--vm-memory-mib', '128', '--output-dir', dir], {
       env: { PATH: process.env.PATH, USER: 'nobody', HOME: dir },
