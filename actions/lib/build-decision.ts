@@ -21,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative } from 'node:path';
 import { loadAppliance, manifestPathOf, type Appliance } from './appliance.js';
 import { printable } from './escape.js';
-import { InputError, checkVersion, readChoice, readString, readVersion, type InputGetter } from './inputs.js';
+import { InputError, checkInputFile, checkVersion, readChoice, readString, readVersion, type InputGetter } from './inputs.js';
 import { OvaError, readOvaProperties } from './ova-read.js';
 import { BUILD_TYPES, artifactBaseName, isBuildType, parseReleaseTag, releasePrefix, releaseTag, type BuildType } from './release-names.js';
 
@@ -217,6 +217,8 @@ async function readDispatchInputs(eventPath: string | undefined): Promise<Dispat
 }
 
 async function readMarker(markerPath: string): Promise<BuildType> {
+  // A device, FIFO or symlink to one is refused before any read: /dev/zero would be read to 2 GiB, a FIFO forever.
+  checkInputFile(markerPath, 'marker', { what: 'a build-type marker file such as /etc/hedgehog-lab/build-type' });
   let text: string;
   try {
     text = await readFile(markerPath, 'utf8');

@@ -55,7 +55,8 @@ export function checkName(value: string, input: string, what = 'a name'): string
   // eslint-disable-next-line no-control-regex
   const bad = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/.exec(value);
   if (bad) {
-    const which = bad[0] === '\n' || bad[0] === '\r' || bad[0] === '\u2028' || bad[0] === '\u2029' ? 'a line break' : `the control character ${printable(bad[0])}`;
+    // printable() keeps a TAB as it is: name it, so the message never shows an invisible character.
+    const which = bad[0] === '\n' || bad[0] === '\r' || bad[0] === '\u2028' || bad[0] === '\u2029' ? 'a line break' : bad[0] === '\t' ? 'a TAB' : `the control character ${printable(bad[0])}`;
     throw new InputError(input, `'${printable(value, 80)}' contains ${which}`, `give ${what} on one line, without control characters`);
   }
   return value;

@@ -423,7 +423,10 @@ export function formatDiagnosis(d: SshDiagnosis): string {
   }
   if (d.warnings.length > 0) lines.push('', 'Warnings:', ...d.warnings.map((w) => `  - ${w}`));
   if (d.remediation.length > 0) lines.push('', 'Fix:', ...d.remediation.map((f) => `  - ${f}`));
-  if (d.serial) {
+  if (d.serial?.problem !== undefined) {
+    // Missing, unreadable or empty: that one line, not "(0 telling lines of 0)" over an empty tail.
+    lines.push('', d.serial.problem.replace(/^serial log\b/, 'Serial log'));
+  } else if (d.serial) {
     lines.push('', `Serial log ${printable(d.serial.path)} (${d.serial.matched} telling lines of ${d.serial.total}):`);
     for (const l of d.serial.lines) lines.push(`  ${String(l.line).padStart(5)} [${l.finding}] ${l.text}`);
     if (d.serial.lines.length === 0) lines.push('  (no telling lines); last lines:', ...d.serial.tail.map((t) => `        ${t}`));
@@ -451,7 +454,8 @@ export function diagnosisMarkdown(d: SshDiagnosis): string {
   ];
   if (d.warnings.length > 0) out.push('', '**Warnings**', '', ...d.warnings.map((w) => `- ${mdCell(w)}`));
   if (d.remediation.length > 0) out.push('', '**Fix**', '', ...d.remediation.map((f) => `- ${f}`));
-  if (d.serial && d.serial.lines.length > 0) {
+  if (d.serial?.problem !== undefined) out.push('', '**Serial log**', '', `- ${mdCell(d.serial.problem)}`);
+  else if (d.serial && d.serial.lines.length > 0) {
     out.push('', `**Serial log** (\`${d.serial.path}\`)`, '', '```', ...d.serial.lines.map((l) => `${l.line}: [${l.finding}] ${l.text}`), '```');
   }
   return out.join('\n') + '\n';

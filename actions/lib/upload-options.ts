@@ -5,7 +5,7 @@
 import { isAbsolute } from 'node:path';
 import { fileUriProblem, parseFileUri } from './file-destination.js';
 import { gcsPrefixProblem, parseGcsUri, type GcsLocation } from './gcs-upload.js';
-import { InputError, readBool, readChoice, readInt, readList, readRequired, readString, readVersion, type InputGetter } from './inputs.js';
+import { InputError, checkName, checkOutputDirectory, readBool, readChoice, readInt, readList, readName, readRequired, readString, readVersion, type InputGetter } from './inputs.js';
 import { printable } from './escape.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 
@@ -75,17 +75,19 @@ export function parseDestination(raw: string, input = 'destination'): Destinatio
   if (raw.startsWith('file://')) {
     const problem = fileUriProblem(raw);
     if (problem) throw new InputError(input, `'${printable(raw, 200)}' ${problem}`, 'use a plain absolute directory such as file:///srv/labs or file:///media/usb/labs');
-    return { kind: 'file', uri: raw, dir: parseFileUri(raw)! };
+    const dir = parseFileUri(raw)!;
+    // A file where the directory should be is refused now, in one line, not as ENOTDIR after the work started.
+    checkOutputDirectory(dir, input);
+    return { kind: 'file', uri: raw, dir };
   }
-  if (isAbsolute(raw)) throw new InputError(input, `'${raw}' has no scheme`, `write file://${raw} for a directory, or gs://BUCKET/PREFIX for Cloud Storage`);
-  throw new InputError(input, `'${raw}' is neither gs://BUCKET/PREFIX nor file:///DIR`, 'give a Cloud Storage prefix (gs://my-bucket/labs) or a directory (file:///srv/labs)');
+  if (isAbsolute(raw)) throw new InputError(input, `'${printable(raw, 200)}' has no scheme`, `write file://${printable(raw, 200)} for a directory, or gs://BUCKET/PREFIX for Cloud Storage`);
+  throw new InputError(input, `'${printable(raw, 200)}' is neither gs://BUCKET/PREFIX nor file:///DIR`, 'give a Cloud Storage prefix (gs://my-bucket/labs) or a directory (file:///srv/labs)');
 }
 
 /** Destination, endpoint and transfer tuning (shared by upload and portal). */
 export function readDestinationOptions(get: InputGetter): DestinationOptions {
   const destination = parseDestination(readRequired(get, 'destination', 'set destination to gs://BUCKET/PREFIX or file:///DIR'));
-  const endpoint = readString(get, 'endpoint');
-  if (endpoint && !/^https?:\/\/[^\s/]+/.test(endpoint)) throw new InputError('endpoint', `'${endpoint}' is not an http(s) URL`, 'give the emulator or API base URL, e.g. http://127.0.0.1:4443');
+  const endpoint = checkEndpoint(readString(get, 'endpoint'));
   if (endpoint && destination.kind === 'file') throw new InputError('endpoint', 'is set but the destination is a directory', 'drop endpoint, or use a gs:// destination');
   return {
     destination,
@@ -93,6 +95,30 @@ export function readDestinationOptions(get: InputGetter): DestinationOptions {
     parallelism: readInt(get, 'parallelism', 8, { min: 1, max: 64 }),
     chunkSizeMib: readInt(get, 'chunk-size-mib', 16, { min: 1, max: 1024 }),
   };
+}
+
+const ENDPOINT_FIX = 'give the emulator or API base URL, e.g. http://127.0.0.1:4443';
+
+/**
+ * Checks the `endpoint` input ('' passes): one line, parsed by the WHATWG URL parser, http or https, a host,
+ * and an explicit port (when given) from 1 to 65535 — so a bad endpoint is refused before any work starts.
+ */
+export function checkEndpoint(raw: string, input = 'endpoint'): string {
+  if (raw === '') return raw;
+  checkName(raw, input, 'the endpoint URL');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // The parser refuses a port above 65535 as it refuses any other malformed URL: name the port when it is that.
+    const port = /^https?:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/.exec(raw)?.[1];
+    if (port !== undefined && Number(port) > 65535) throw new InputError(input, `'${printable(raw, 200)}' has port ${port}, which is not a port`, `use a port from 1 to 65535; ${ENDPOINT_FIX}`);
+    throw new InputError(input, `'${printable(raw, 200)}' is not a URL`, ENDPOINT_FIX);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(input, `'${printable(raw, 200)}' is not an http(s) URL`, ENDPOINT_FIX);
+  if (url.hostname === '') throw new InputError(input, `'${printable(raw, 200)}' has no host`, ENDPOINT_FIX);
+  if (url.port === '0') throw new InputError(input, `'${printable(raw, 200)}' has port 0, which is not a port`, `use a port from 1 to 65535; ${ENDPOINT_FIX}`);
+  return raw;
 }
 
 /** make-public / signed-url-hours. */
@@ -133,22 +159,22 @@ export function readUploadOptions(get: InputGetter): UploadOptions {
   if (buildType !== undefined) opts.buildType = buildType;
   const buildDate = readString(get, 'build-date');
   if (buildDate) {
-    if (Number.isNaN(Date.parse(buildDate))) throw new InputError('build-date', `'${buildDate}' is not a date`, 'use ISO 8601, e.g. 2024-05-01T12:00:00Z');
+    if (Number.isNaN(Date.parse(buildDate))) throw new InputError('build-date', `'${printable(buildDate, 80)}' is not a date`, 'use ISO 8601, e.g. 2024-05-01T12:00:00Z');
     opts.buildDate = new Date(buildDate).toISOString();
   }
   const gitSha = readString(get, 'git-sha');
   if (gitSha) {
-    if (!/^[0-9a-f]{7,64}$/i.test(gitSha)) throw new InputError('git-sha', `'${gitSha}' is not a git commit id`, 'give the hex commit id, e.g. ${{ github.sha }}');
+    if (!/^[0-9a-f]{7,64}$/i.test(gitSha)) throw new InputError('git-sha', `'${printable(gitSha, 80)}' is not a git commit id`, 'give the hex commit id, e.g. ${{ github.sha }}');
     opts.gitSha = gitSha.toLowerCase();
   }
-  const firstBoot = readString(get, 'first-boot');
+  const firstBoot = readName(get, 'first-boot', '', 'the first-boot expectation');
   if (firstBoot) opts.firstBoot = firstBoot;
-  const reason = readString(get, 'reason');
+  const reason = readName(get, 'reason', '', 'the reason');
   if (reason) {
     if (reason.length > 200) throw new InputError('reason', `is ${reason.length} characters long`, 'keep it to a short phrase such as the workshop name (200 characters at most)');
     opts.reason = reason;
   }
-  const login = readString(get, 'login');
+  const login = readName(get, 'login', '', 'the login instructions');
   if (login) {
     if (login.length > 1000) throw new InputError('login', `is ${login.length} characters long`, 'keep it to one paragraph (1000 characters at most)');
     opts.login = login;
@@ -173,9 +199,9 @@ export function readSourceOptions(get: InputGetter, buildType: BuildType | undef
   const uri = readString(get, 'source-uri');
   if (uri && !sha) throw new InputError('source-uri', 'is set without source-sha256', 'give the SHA-256 of the standard OVA too, or leave source-uri empty');
   if (!sha) return {};
-  if (!/^[0-9a-fA-F]{64}$/.test(sha)) throw new InputError('source-sha256', `'${sha.slice(0, 80)}' is not a SHA-256`, 'give the 64 hex digits of the standard OVA (fetch-standard\'s sha256 output), or leave it empty');
+  if (!/^[0-9a-fA-F]{64}$/.test(sha)) throw new InputError('source-sha256', `'${printable(sha, 80)}' is not a SHA-256`, 'give the 64 hex digits of the standard OVA (fetch-standard\'s sha256 output), or leave it empty');
   if (buildType !== undefined && buildType !== 'prewarmed') throw new InputError('source-sha256', `is set for a ${buildType} build`, 'only a pre-warmed release is built from a standard OVA; leave it empty for standard builds');
-  if (uri && (!/^(gs|file):\/\/\S+$/.test(uri) || uri.length > 2048)) throw new InputError('source-uri', `'${uri.slice(0, 80)}' is not a gs:// or file:// URI`, "give fetch-standard's uri output, or leave it empty");
+  if (uri && (!/^(gs|file):\/\/\S+$/.test(uri) || uri.length > 2048)) throw new InputError('source-uri', `'${printable(uri, 80)}' is not a gs:// or file:// URI`, "give fetch-standard's uri output, or leave it empty");
   return { sourceSha256: sha.toLowerCase(), ...(uri ? { sourceUri: uri } : {}) };
 }
 
@@ -188,6 +214,6 @@ export function readPortalOptions(get: InputGetter): PortalCommandOptions {
   const dest = readDestinationOptions(get);
   const links = readLinkOptions(get, dest.destination);
   if (links.makePublic) throw new InputError('make-public', 'does not apply to the portal', 'objects are made public when they are uploaded; use signed-url-hours for expiring links');
-  const title = readString(get, 'title');
+  const title = readName(get, 'title', '', 'the portal title');
   return { ...dest, ...links, ...(title ? { title } : {}) };
 }

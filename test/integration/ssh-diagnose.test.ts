@@ -321,6 +321,13 @@ describe('after login', () => {
 });
 
 describe('serial console evidence', () => {
+  /** The report from its serial-log section to the end (the last line is empty: the report ends with a newline). */
+  const serialSection = (text: string): string[] => {
+    const lines = text.split('\n').slice(0, -1);
+    const at = lines.findIndex((l) => l.startsWith('Serial log'));
+    return at < 0 ? [] : lines.slice(at);
+  };
+
   it('quotes the lines of the guest serial log that explain the failure', async () => {
     const log = join(dir, 'serial.log');
     writeFileSync(
@@ -338,5 +345,24 @@ describe('serial console evidence', () => {
     expect(d.cause).toBe('banner-timeout');
     expect(d.serial?.lines.map((l) => l.finding)).toEqual(['cloud-init', 'network', 'login-prompt']);
     expect(formatDiagnosis(d)).toMatch(/\[network\] dhclient\[300\]: No DHCPOFFERS received\./);
+  });
+
+  it('says in one line that the serial log does not exist, instead of "0 telling lines of 0" and an empty tail', async () => {
+    const log = join(dir, 'never-written-serial.log');
+    const d = await withListener(silentListener, { timeoutSeconds: 1, serialLog: log });
+    expect(d.cause).toBe('banner-timeout');
+    expect(d.serial?.problem).toMatch(/does not exist/);
+    const text = formatDiagnosis(d);
+    expect(serialSection(text)).toEqual([`Serial log ${log} does not exist: the VM wrote none (it never started, or its serial console goes elsewhere)`, '', expect.stringMatching(/^Verdict in \d+ ms\.$/)]);
+    expect(text).not.toMatch(/telling lines|last lines/);
+    const md = diagnosisMarkdown(d);
+    expect(md).toContain(`**Serial log**\n\n- serial log ${log} does not exist`);
+  });
+
+  it('says in one line that the serial log is empty', async () => {
+    const log = join(dir, 'empty-serial.log');
+    writeFileSync(log, '');
+    const d = await withListener(silentListener, { timeoutSeconds: 1, serialLog: log });
+    expect(serialSection(formatDiagnosis(d))).toEqual([expect.stringMatching(/^Serial log \S+ is empty: the guest wrote nothing to its serial console/), '', expect.stringMatching(/^Verdict in/)]);
   });
 });
