@@ -3,12 +3,13 @@
  * {@link PackerBuildOptions}. The build itself is in packer-build.ts.
  */
 import { readResourceOverrides } from './appliance.js';
-import { InputError, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
+import { InputError, checkInputFile, checkVersion, readBool, readChoice, readInt, readList, readName, readRequired, readString, type InputGetter } from './inputs.js';
 import type { ApplianceBuildRequest } from './packer-appliance.js';
 import type { SshWatchdogOptions } from './packer-watchdog.js';
 import { readAccelerator, type Accelerator } from './preflight.js';
 import { BUILD_TYPES, type BuildType } from './release-names.js';
 import { readRegistryCredential } from './registry-credential.js';
+import { printable } from './escape.js';
 
 export const ON_ERROR = ['cleanup', 'abort'] as const;
 export const PACKAGES = ['ova', 'none'] as const;
@@ -68,6 +69,29 @@ export interface PackerBuildOptions {
   kvmDevice?: string;
 }
 
+/** The largest private key file read (an OpenSSH RSA-16384 key is about 13 KiB). */
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/** The user names SSH logs in as (vlab-warm's ssh-user takes the same). */
+export const USER_NAME = /^[a-z_][a-z0-9_.-]*$/i;
+
+/** `only` items: Packer source names such as qemu.hedgehog (globs allowed). */
+const ONLY_ITEM = /^[A-Za-z0-9_.*-]+$/;
+
+/** Checks ssh-private-key-file: a regular file of at most {@link MAX_KEY_FILE_BYTES} (never a device or a FIFO). */
+export function checkPrivateKeyFile(path: string, input = 'ssh-private-key-file'): void {
+  const st = checkInputFile(path, input, { nonEmpty: true, what: 'the private key file' });
+  if (st.size > MAX_KEY_FILE_BYTES) throw new InputError(input, `${printable(path, 200)} is ${st.size} bytes, more than a private key (at most ${MAX_KEY_FILE_BYTES / 1024} KiB)`, 'give the path of the private key file');
+}
+
+/** Reads a secret input that must be one line: the error never repeats the value (the runner masks whole values only). */
+function readSecretLine(get: InputGetter, name: string): string {
+  const v = readString(get, name);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\u2028\u2029]/.test(v)) throw new InputError(name, 'contains a line break or another control character (the value is not shown)', 'give the secret on one line');
+  return v;
+}
+
 /** Parses `key=value` lines (the `vars` input). */
 export function parseVars(text: string): Record<string, string> {
   const vars: Record<string, string> = {};
@@ -89,8 +113,14 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
   const version = checkVersion(readRequired(get, 'version', 'give the appliance version, e.g. 1.4.0'), 'version');
   const timeoutMinutes = readInt(get, 'timeout-minutes', 120, { min: 1, max: 24 * 60 });
   const watchdogSeconds = readInt(get, 'ssh-watchdog-seconds', 300, { min: 0, max: 24 * 3600 });
-  const githubToken = readString(get, 'github-token');
-  const password = readString(get, 'ssh-password');
+  const githubToken = readSecretLine(get, 'github-token');
+  const password = readSecretLine(get, 'ssh-password');
+  const sshUsername = readName(get, 'ssh-username', 'packer', 'the user name');
+  if (!USER_NAME.test(sshUsername)) throw new InputError('ssh-username', `'${printable(sshUsername, 80)}' is not a user name`, 'give the guest user that Packer logs in as (letters, digits, _ . -)');
+  const only = readList(get, 'only');
+  for (const item of only) if (!ONLY_ITEM.test(item)) throw new InputError('only', `'${printable(item, 80)}' is not a Packer source name`, 'give TYPE.NAME source names such as qemu.hedgehog, separated by commas');
+  const privateKeyFile = readString(get, 'ssh-private-key-file');
+  if (privateKeyFile) checkPrivateKeyFile(privateKeyFile);
   const applianceDir = readString(get, 'appliance');
   const template = readString(get, 'template');
   if (applianceDir && template) throw new InputError('template', `is set together with appliance (${applianceDir}), whose manifest names the template`, 'give either appliance or template');
@@ -108,7 +138,7 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
     version,
     vars: parseVars(get('vars')),
     varFiles: readList(get, 'var-files'),
-    only: readList(get, 'only'),
+    only,
     accelerator: readAccelerator(get),
     timeoutMinutes,
     onError: readChoice(get, 'on-error', ON_ERROR, 'cleanup'),
@@ -122,8 +152,8 @@ export function readPackerBuildOptions(get: InputGetter): PackerBuildOptions {
     vmMemoryMiB: readInt(get, 'vm-memory-mib', 4096, { min: 128, max: 4 * 1024 * 1024 }),
     watchdog: {
       afterSeconds: watchdogSeconds,
-      username: readName(get, 'ssh-username', 'packer', 'the user name'),
-      privateKeyFile: readString(get, 'ssh-private-key-file') || undefined,
+      username: sshUsername,
+      privateKeyFile: privateKeyFile || undefined,
       password: password || undefined,
     },
     keepIntermediates: readBool(get, 'keep-intermediates', false),

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { checkPackerTemplate } from './packer-template-check.js';
-import { InputError, checkOutputDirectory } from './inputs.js';
+import { InputError, checkInputFile, checkOutputDirectory } from './inputs.js';
 import { logText } from './escape.js';
 import { packOva, type PackOvaResult } from './ova-pack.js';
 import type { GuestOs } from './ovf-descriptor.js';
@@ -20,12 +20,12 @@ import { applianceVariables, clearDirectory, declaredVariables, makeBuildSeed, p
 import { pluginCacheKey, pluginCacheKeyPrefix, type PluginCacheStore } from './packer-plugin-cache.js';
 import { PackerBuildError, findImage, packerHasInit, packerVersion, runPackerCommand, stopProcessGroup, terminalReporter, type BuildLeftovers, type BuildReporter, type PackerRun } from './packer-process.js';
 import { SshWatchdog } from './packer-watchdog.js';
-import { assertPreflight, type PreflightReport } from './preflight.js';
+import { assertPreflight, buildNeeds, profileDiskNeeds, type PreflightReport } from './preflight.js';
 import { artifactBaseName } from './release-names.js';
 import type { SshDiagnosis } from './ssh-diagnose.js';
 import { runSteps, StepFailedError, type Step, type StepTiming } from './step-sequence.js';
 import { SBOM_SUFFIX, buildGitSha, sbomForBuild, type SbomFile } from './sbom.js';
-import type { PackerBuildOptions } from './packer-build-inputs.js';
+import { checkPrivateKeyFile, type PackerBuildOptions } from './packer-build-inputs.js';
 import type { PackerBuildResult } from './packer-build-outputs.js';
 
 export { declaredVariables } from './packer-appliance.js';
@@ -106,10 +106,10 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
   const template = resolve(cwd, options.template);
   if (!(await stat(template).catch(() => undefined))) throw new InputError('template', `${options.template} does not exist`, 'give a Packer template file or a directory of *.pkr.hcl files');
   if (!options.appliance) checkPackerTemplate(template, 'template', options.template);
-  for (const f of options.varFiles) if (!(await stat(resolve(cwd, f)).catch(() => undefined))) throw new InputError('var-files', `${f} does not exist`, 'list existing .pkrvars.hcl files');
-  if (options.watchdog.privateKeyFile && !(await stat(options.watchdog.privateKeyFile).catch(() => undefined))) {
-    throw new InputError('ssh-private-key-file', `${options.watchdog.privateKeyFile} does not exist`, 'give the private key Packer uses, or leave it empty');
-  }
+  // The files and directories the inputs name, checked before anything slow (a device or a FIFO is never read).
+  for (const f of options.varFiles) checkInputFile(resolve(cwd, f), 'var-files', { what: 'a .pkrvars.hcl file (list existing variable files)' });
+  if (options.watchdog.privateKeyFile) checkPrivateKeyFile(options.watchdog.privateKeyFile);
+  if (options.cacheDir && options.cacheDir !== 'temporary') checkOutputDirectory(resolve(cwd, options.cacheDir), 'cache-dir');
   const outputDir = checkOutputDirectory(resolve(cwd, options.outputDir), 'output-dir');
   await mkdir(outputDir, { recursive: true });
   const state: BuildState = { options, cwd, buildLog: join(outputDir, 'packer-build.log'), env: {}, notes: [], baseImageVars: {} };
@@ -198,9 +198,9 @@ export async function runPackerBuild(options: PackerBuildOptions, deps: PackerBu
           s.preflight = await assertPreflight({
             accelerator: options.accelerator,
             outputDir,
-            requiredDiskBytes: 2 * options.expectedImageGiB * 2 ** 30,
-            requiredMemoryMiB: options.vmMemoryMiB + 512,
-            ...(appliance ? { requiredCpus: appliance.resources.cpus, profileName: appliance.resources.name } : {}),
+            ...buildNeeds(options.expectedImageGiB, options.vmMemoryMiB),
+            // An appliance's VM disk (its resource profile's disk-gib) can fill up to its full size beside the OVA.
+            ...(appliance ? { ...profileDiskNeeds({ expectedImageGiB: options.expectedImageGiB, diskGiB: appliance.resources.diskGiB, profile: appliance.resources.name }), requiredCpus: appliance.resources.cpus, profileName: appliance.resources.name } : {}),
             packer,
             kvmDevice: options.kvmDevice,
           });

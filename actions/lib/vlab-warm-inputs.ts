@@ -10,6 +10,8 @@ import { printable } from './escape.js';
 import type { Accelerator } from './qemu-vm.js';
 import { readAccelerator } from './preflight.js';
 import { readRegistryCredential } from './registry-credential.js';
+import { checkPrivateKeyFile, USER_NAME } from './packer-build-inputs.js';
+import { checkDiskImage, readImageInfo } from './ova-pack.js';
 import { checkAccelerator, chooseResources, loadAppliance, readResourceOverrides, type Appliance, type ResourceChoice } from './appliance.js';
 
 /** Where the guest orchestrator and its seal helper are installed (packer/guest/install.sh). */
@@ -110,6 +112,8 @@ function readKey(get: InputGetter, seed: boolean): string {
     return inline.trim() + '\n';
   }
   if (path === '') throw new InputError('ssh-key-path', 'no SSH key given', 'set ssh-key (the private key text) or ssh-key-path (a key file), or cloud-init-seed: true for an image with cloud-init');
+  // A device or a FIFO is never read (a read of /dev/zero or a FIFO would never end).
+  checkPrivateKeyFile(path, 'ssh-key-path');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -118,6 +122,15 @@ function readKey(get: InputGetter, seed: boolean): string {
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new InputError('ssh-key-path', `${path} is not a private key file`, 'give the private key, not the .pub file');
   return text;
+}
+
+/** Reads a `*-command` input: a shell command that may span lines, but holds no other control character. */
+function readCommand(get: InputGetter, name: string, fallback: string): string {
+  const v = readString(get, name, fallback);
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/.exec(v);
+  if (bad) throw new InputError(name, `'${printable(v, 80)}' contains the control character ${printable(bad[0])}`, 'give a shell command of printable text (TAB and line breaks are allowed)');
+  return v;
 }
 
 function readAbsPath(get: InputGetter, name: string, fallback: string): string {
@@ -177,7 +190,7 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
   const readyTimeoutMinutes = readInt(get, 'ready-timeout-minutes', 30, { min: 1, max: 24 * 60 });
   const initTimeoutMinutes = readInt(get, 'init-timeout-minutes', 90, { min: 1, max: 24 * 60 });
   const sshUser = readName(get, 'ssh-user', 'lab', 'the user name');
-  if (!/^[a-z_][a-z0-9_.-]*$/i.test(sshUser)) throw new InputError('ssh-user', `'${printable(sshUser, 80)}' is not a user name`, 'give the guest user that SSH logs in as');
+  if (!USER_NAME.test(sshUser)) throw new InputError('ssh-user', `'${printable(sshUser, 80)}' is not a user name`, 'give the guest user that SSH logs in as');
   const versionRaw = readString(get, 'version');
   const cloudInitSeed = attach ? false : readBool(get, 'cloud-init-seed', false);
   const readySeconds = readyTimeoutMinutes * 60;
@@ -214,10 +227,10 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
     cloudInitSeed,
     // The boot service may be initializing the lab already (a standard image's first boot): wait for its
     // lock instead of failing; build-init then only resumes and proves readiness.
-    initCommand: readString(get, 'init-command', `sudo -n ${ORCHESTRATOR} build-init --lock-timeout ${initTimeoutMinutes * 60}`),
-    readyCommand: readString(get, 'ready-command', `sudo -n ${ORCHESTRATOR} ready --wait ${readySeconds}`),
-    statusCommand: readString(get, 'status-command', `sudo -n ${ORCHESTRATOR} status --json`),
-    sealCommand: readString(get, 'seal-command', `sudo -n ${SEAL_HELPER} --remove-authorized-keys ${sshUser}`),
+    initCommand: readCommand(get, 'init-command', `sudo -n ${ORCHESTRATOR} build-init --lock-timeout ${initTimeoutMinutes * 60}`),
+    readyCommand: readCommand(get, 'ready-command', `sudo -n ${ORCHESTRATOR} ready --wait ${readySeconds}`),
+    statusCommand: readCommand(get, 'status-command', `sudo -n ${ORCHESTRATOR} status --json`),
+    sealCommand: readCommand(get, 'seal-command', `sudo -n ${SEAL_HELPER} --remove-authorized-keys ${sshUser}`),
     seal: readBool(get, 'seal', true),
     initTimeoutMinutes,
     readyTimeoutMinutes,
@@ -231,6 +244,19 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
 }
 
 /**
+ * Boot mode: the image must be what `qemu-img info` calls a disk image of non-zero size (as pack-ova checks
+ * it), before QEMU boots; a text file is refused naming `image`.
+ */
+async function checkWarmImage(options: WarmOptions): Promise<WarmOptions> {
+  if (!options.image) return options;
+  const info = await readImageInfo(options.image).catch((e: Error) => {
+    throw new InputError('image', `${printable(options.image!, 200)} is not a disk image qemu-img can read (${printable(e.message, 300)})`, 'give the standard qcow2 image to warm');
+  });
+  checkDiskImage(printable(options.image, 200), info, statSync(options.image).size);
+  return options;
+}
+
+/**
  * The warm inputs of an appliance build: with an `appliance` input (a directory with appliance.yml), every
  * input left empty takes the manifest's value — the profile's CPUs, memory and nested virtualization, the
  * build user logging in through a fresh cloud-init seed, the lab's init/ready/status/seal commands and the
@@ -238,7 +264,10 @@ export function readWarmOptions(get: InputGetter): WarmOptions {
  */
 export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOptions & { appliance?: Appliance; resources?: ResourceChoice }> {
   const dir = readString(get, 'appliance');
-  if (dir === '') return readWarmOptions(get);
+  if (dir === '') {
+    if (readString(get, 'profile') !== '') throw new InputError('profile', 'needs an appliance (resource profiles are declared in appliance.yml)', 'give appliance (e.g. packer/hedgehog-lab), or leave profile empty');
+    return checkWarmImage(readWarmOptions(get));
+  }
   const appliance = await loadAppliance(dir);
   const resources = chooseResources(appliance, readResourceOverrides(inputsFrom({ profile: get('profile'), cpus: get('cpus'), 'memory-mib': get('memory') })));
   const c = appliance.lab.commands;
@@ -265,6 +294,6 @@ export async function readApplianceWarmOptions(get: InputGetter): Promise<WarmOp
     const v = get(name);
     return v.trim() !== '' ? v : (fallback[name] ?? '');
   };
-  const options = readWarmOptions(withManifest);
+  const options = await checkWarmImage(readWarmOptions(withManifest));
   return { ...options, ...(options.sbom ? { sbom: { ...options.sbom, appliance: appliance.name } } : {}), appliance, resources };
 }

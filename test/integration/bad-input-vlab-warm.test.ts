@@ -13,6 +13,7 @@ import { badInputTable, type BadInputCase } from '../support/input-error.js';
 const dir = mkdtempSync(join(tmpdir(), 'labforge-bad-warm-'));
 const p = (name: string) => join(dir, name);
 const PASSPHRASE = 'pp-warm-S3cret-5521';
+const REGISTRY_TOKEN = 'ghp-token-only';
 // The keys are made when the file loads: the table's list of never-shown values holds their lines.
 execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'plain', '-f', p('plain.key')]);
 execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', PASSPHRASE, '-C', 'enc', '-f', p('enc.key')]);
@@ -46,13 +47,13 @@ const cases: BadInputCase[] = [
   { name: '/dev/zero', input: 'appliance', inputs: () => ({ ...boot(), appliance: '/dev/zero' }) },
   { name: 'with a line break', input: 'appliance', inputs: () => ({ ...boot(), appliance: 'packer/demo-lab\n::error::pwned' }) },
   { name: 'not in the manifest', input: 'profile', inputs: () => ({ ...boot(), appliance: 'packer/demo-lab', profile: 'huge' }) },
-  { name: 'without an appliance', input: 'profile', failing: 'H5 (vlab-warm-inputs.ts): refuse profile without appliance (today ignored: QEMU boots)', inputs: () => ({ ...boot(), profile: 'small' }) },
+  { name: 'without an appliance', input: 'profile', inputs: () => ({ ...boot(), profile: 'small' }) },
   // image
   { name: 'does not exist', input: 'image', inputs: () => ({ ...boot(), image: p('missing.qcow2') }) },
   { name: 'a name with spaces, quotes, $() and non-ASCII that does not exist', input: 'image', inputs: () => ({ ...boot(), image: p('my "ïmage" $(x).qcow2') }) },
   { name: 'a directory', input: 'image', inputs: () => ({ ...boot(), image: p('a-dir') }) },
   { name: 'empty', input: 'image', inputs: () => ({ ...boot(), image: p('empty.qcow2') }) },
-  { name: 'a text file', input: 'image', failing: 'H5 (vlab-warm-inputs.ts): check qemu-img info says a disk image before booting (today QEMU boots a text file)', inputs: () => ({ ...boot(), image: p('text.qcow2') }) },
+  { name: 'a text file', input: 'image', inputs: () => ({ ...boot(), image: p('text.qcow2') }) },
   { name: '/dev/zero', input: 'image', inputs: () => ({ ...boot(), image: '/dev/zero' }) },
   { name: '/dev/urandom', input: 'image', inputs: () => ({ ...boot(), image: '/dev/urandom' }) },
   { name: 'a symlink to /dev/zero', input: 'image', inputs: () => ({ ...boot(), image: p('zero.qcow2') }) },
@@ -96,9 +97,9 @@ const cases: BadInputCase[] = [
   { name: 'does not exist', input: 'ssh-key-path', inputs: () => ({ ...boot(), 'ssh-key-path': p('missing.key') }) },
   { name: 'the public key', input: 'ssh-key-path', inputs: () => ({ ...boot(), 'ssh-key-path': p('plain.key.pub') }) },
   { name: 'a directory', input: 'ssh-key-path', inputs: () => ({ ...boot(), 'ssh-key-path': p('a-dir') }) },
-  { name: '/dev/zero', input: 'ssh-key-path', message: /not a regular file/, failing: 'H5 (vlab-warm-inputs.ts readKey): readFileSync of any path; check a regular file of at most 64 KiB first', inputs: () => ({ ...boot(), 'ssh-key-path': '/dev/zero' }) },
-  { name: '/dev/urandom', input: 'ssh-key-path', message: /not a regular file/, failing: 'H5 (vlab-warm-inputs.ts readKey): as /dev/zero', inputs: () => ({ ...boot(), 'ssh-key-path': '/dev/urandom' }) },
-  { name: 'a FIFO (a read would never end)', input: 'ssh-key-path', message: /not a regular file/, failing: 'H5 (vlab-warm-inputs.ts readKey): as /dev/zero', inputs: () => ({ ...boot(), 'ssh-key-path': p('fifo') }) },
+  { name: '/dev/zero', input: 'ssh-key-path', message: /not a regular file/, inputs: () => ({ ...boot(), 'ssh-key-path': '/dev/zero' }) },
+  { name: '/dev/urandom', input: 'ssh-key-path', message: /not a regular file/, inputs: () => ({ ...boot(), 'ssh-key-path': '/dev/urandom' }) },
+  { name: 'a FIFO (a read would never end)', input: 'ssh-key-path', message: /not a regular file/, inputs: () => ({ ...boot(), 'ssh-key-path': p('fifo') }) },
   { name: 'encrypted, without a passphrase', input: 'ssh-key-path', inputs: () => ({ ...boot(), 'ssh-key-path': p('enc.key') }) },
   { name: 'a wrong passphrase', input: 'ssh-key-path', inputs: () => ({ ...boot(), 'ssh-key-path': p('enc.key'), passphrase: 'wrong-pp-S3cret' }) },
   { name: 'given without a key', input: 'passphrase', inputs: () => ({ ...boot(), 'ssh-key-path': '', 'cloud-init-seed': 'true', passphrase: PASSPHRASE }) },
@@ -109,10 +110,10 @@ const cases: BadInputCase[] = [
   { name: 'in attach mode', input: 'cloud-init-seed', inputs: () => ({ ...attach(), 'cloud-init-seed': 'true' }) },
   { name: 'not a boolean', input: 'cloud-init-seed', inputs: () => ({ ...boot(), 'cloud-init-seed': 'cidata' }) },
   // commands
-  { name: 'with a terminal escape', input: 'init-command', failing: 'H5 (vlab-warm-inputs.ts): reject control characters other than TAB/LF in the *-command inputs', inputs: () => ({ ...boot(), 'init-command': 'init \x1b]0;x\x07' }) },
-  { name: 'with a carriage return', input: 'ready-command', failing: 'H5 (vlab-warm-inputs.ts): as init-command', inputs: () => ({ ...boot(), 'ready-command': 'true\r::error::pwned' }) },
-  { name: 'with a terminal escape', input: 'status-command', failing: 'H5 (vlab-warm-inputs.ts): as init-command', inputs: () => ({ ...boot(), 'status-command': 'status \x1b[2J' }) },
-  { name: 'with a terminal escape', input: 'seal-command', failing: 'H5 (vlab-warm-inputs.ts): as init-command', inputs: () => ({ ...boot(), 'seal-command': 'seal \x1b[2J' }) },
+  { name: 'with a terminal escape', input: 'init-command', inputs: () => ({ ...boot(), 'init-command': 'init \x1b]0;x\x07' }) },
+  { name: 'with a carriage return', input: 'ready-command', inputs: () => ({ ...boot(), 'ready-command': 'true\r::error::pwned' }) },
+  { name: 'with a terminal escape', input: 'status-command', inputs: () => ({ ...boot(), 'status-command': 'status \x1b[2J' }) },
+  { name: 'with a terminal escape', input: 'seal-command', inputs: () => ({ ...boot(), 'seal-command': 'seal \x1b[2J' }) },
   { name: 'not a boolean', input: 'seal', inputs: () => ({ ...boot(), seal: 'closed' }) },
   // timeouts
   { name: 'zero', input: 'init-timeout-minutes', inputs: () => ({ ...boot(), 'init-timeout-minutes': '0' }) },
@@ -128,8 +129,9 @@ const cases: BadInputCase[] = [
   { name: 'a JSON array of numbers', input: 'qemu-args', inputs: () => ({ ...boot(), 'qemu-args': '[1, 2]' }) },
   { name: 'not .cdx.json', input: 'sbom', inputs: () => ({ ...boot(), sbom: p('sbom.txt') }) },
   { name: 'in a directory that does not exist', input: 'sbom', inputs: () => ({ ...boot(), sbom: p('no-dir/x.cdx.json') }) },
+  { name: 'a token without USER:', input: 'registry-credential', message: /is not USER:TOKEN/, inputs: () => ({ ...boot(), 'registry-credential': REGISTRY_TOKEN }) },
   { name: 'not semver', input: 'version', inputs: () => ({ ...boot(), version: '1.0' }) },
   { name: 'with a line break', input: 'version', inputs: () => ({ ...boot(), version: '1.0.0\n::error::x' }) },
 ];
 
-badInputTable('vlab-warm', cases, { neverShown: [PASSPHRASE, 'wrong-pp-S3cret', ...keyLines(plainKey)] });
+badInputTable('vlab-warm', cases, { neverShown: [PASSPHRASE, REGISTRY_TOKEN, 'wrong-pp-S3cret', ...keyLines(plainKey)] });

@@ -48,6 +48,10 @@ describe('the preflight compares the host with the chosen topology', () => {
     );
     expect(err?.message).toContain(`preflight cpus: ${availableParallelism()} CPUs here, the VM needs ${cpus} (resource profile ${profile})`);
     expect(err?.message).toMatch(new RegExp(`preflight memory: \\d+ MiB memory available, the VM needs ${memoryMiB + 512} MiB`));
+    // and its disk: the profile's disk-gib plus the 40 GiB OVA (profileDiskNeeds), where this machine has less free
+    const fsStat = statfsSync(dir);
+    const needGiB = (profile === 'small' ? 320 : 510) + 40;
+    if (fsStat.bavail * fsStat.bsize < needGiB * 2 ** 30) expect(err?.message).toMatch(new RegExp(`preflight disk: .* free under \\S+, resource profile ${profile} \\(its ${needGiB - 40} GiB disk \\+ a 40 GiB OVA\\) needs ${needGiB}\\.0 GiB`));
     // one line per failed check, no stack trace
     for (const line of err!.message.split('\n')) expect(line).toMatch(/^preflight( [a-z-]+)?: /);
     // Packer never ran: no build log, and it took seconds
@@ -57,6 +61,20 @@ describe('the preflight compares the host with the chosen topology', () => {
 });
 
 describe("the preflight wants the chosen profile's disk free (issue 14)", () => {
+  it("packer-build refuses a host with less free disk than the profile's disk before Packer starts", async () => {
+    // demo-lab builds under TCG on this machine; only its disk, raised to 60000 GiB, does not fit here.
+    const out = join(dir, 'big-disk');
+    const options = readPackerBuildOptions(inputsFrom({ appliance: join(repoRoot, 'packer/demo-lab'), 'disk-gib': '60000', accelerator: 'tcg', version: '1.0.0', 'output-dir': out, 'plugin-cache': 'false' }));
+    const err = await runPackerBuild(options, { reporter: quiet }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/^preflight disk: \d+\.\d GiB free under \S+, resource profile \S+ \(its 60000 GiB disk \+ a 4 GiB OVA\) needs 60004\.0 GiB \(fix: /m);
+    // only the disk fails: one line, and Packer never ran
+    expect(err!.message.split('\n').filter((l) => l.startsWith('preflight'))).toHaveLength(1);
+    expect(existsSync(join(out, 'packer-build.log'))).toBe(false);
+  }, 60_000);
+
   const hedgehog = join(repoRoot, 'packer/hedgehog-lab');
 
   it.each([

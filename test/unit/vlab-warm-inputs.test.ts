@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inputsFrom } from '../../actions/lib/inputs.js';
@@ -19,7 +19,8 @@ beforeAll(() => {
   key = join(dir, 'id');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   image = join(dir, 'standard.qcow2');
-  writeFileSync(image, 'not a real qcow2, but not empty: it is never booted here');
+  // A real (tiny) qcow2: readApplianceWarmOptions asks qemu-img whether it is a disk image; it is never booted here.
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1M']);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
