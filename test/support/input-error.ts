@@ -107,6 +107,10 @@ export function badInputTable(
         }
       };
       await Promise.all([worker(), worker()]);
+      if (process.env['LABFORGE_BAD_INPUT_TIMES']) {
+        const slow = [...results.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+        console.log(slow.map(([k, r]) => `${r.ms} ms ${k}`).join('\n'));
+      }
     }, 3_600_000);
 
     const check = (c: BadInputCase): void => {
