@@ -136,10 +136,10 @@ describe('the release notes', () => {
     {
       const sum = join(dir, 'demo-lab-standard-1.0.0.ova.sha256');
       writeFileSync(sum, `${HEX}  demo-lab-standard-1.0.0.ova\n`);
-      const options = readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, 'attestation-repo': 'acme/labs' }), {});
-      const { notes } = await publishBuildRelease(options, '');
+      const options = readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, repository: 'acme/labs', 'attestation-repo': 'acme/labs' }), {});
+      const { notes } = await publishBuildRelease(options, 'dry-run-token');
       expect(notes).toContain('gh attestation verify demo-lab-standard-1.0.0.ova --repo acme/labs');
-      expect(() => readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, 'attestation-repo': 'acme/labs; rm -rf /' }), {})).toThrow(/^attestation-repo: 'acme\/labs; rm -rf \/' is not owner\/name/);
+      expect(() => readBuildReleaseOptions(inputsFrom({ 'sha256-file': sum, 'dry-run': true, repository: 'acme/labs', 'attestation-repo': 'acme/labs; rm -rf /' }), {})).toThrow(/^attestation-repo: 'acme\/labs; rm -rf \/' is not owner\/name/);
     }
   });
 

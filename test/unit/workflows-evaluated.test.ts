@@ -126,7 +126,7 @@ describe('upload settings that upload-artifact accepts, for every storage setup 
     expect(HOURS).toBe(String(hours));
     // The step passes --url-expires-hours only when HOURS is not 0; labforge release must accept it then.
     if (HOURS !== '0') {
-      const options = readBuildReleaseOptions(inputsFrom({ 'url-expires-hours': HOURS, 'sha256-file': 'x.ova.sha256', 'dry-run': true }), {});
+      const options = readBuildReleaseOptions(inputsFrom({ 'url-expires-hours': HOURS, 'sha256-file': 'x.ova.sha256', 'dry-run': true, repository: 'acme/labs' }), {});
       expect(options.urlExpiresHours).toBe(hours);
     }
   });
