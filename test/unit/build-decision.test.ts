@@ -322,6 +322,6 @@ describe('bad input names the input and the fix', () => {
 
   it('a missing marker', async () => {
     const e = await inputError(detectBuildType({ marker: join(dir, 'missing-marker') }));
-    expect(e.message).toMatch(/marker: cannot read .*ENOENT/);
+    expect(e.message).toMatch(/^marker: .*missing-marker does not exist \(give the path of a build-type marker file/);
   });
 });
