@@ -73,6 +73,8 @@ export interface PackOvaOptions {
   /** Tuning of the stream writer, for measurements: grains per worker batch, and forcing the raw-conversion reader. */
   batchGrains?: number;
   readMode?: ReadMode;
+  /** Store grains the writer finds incompressible (default true); false deflates every grain, for measurements. */
+  storeIncompressible?: boolean;
   /** The manifest after the descriptor (`second`, the default) or after the disk (`end`). */
   manifestPosition?: ManifestPosition;
   /**
@@ -262,13 +264,13 @@ async function hashRange(path: string, start: number, length: number, onBytes: (
  * Appends the stream writer's VMDK to `target` at `offset`, hashing it as it is written and handing every
  * chunk to `sink` (awaited) once it is in the file. Returns the VMDK's size and SHA-256.
  */
-async function streamInto(o: { image: string; target: string; offset: number; extentName: string; workDir: string; threads?: number; level?: number; batchGrains?: number; readMode?: ReadMode; qemuImg: string; signal?: AbortSignal; log: (l: string) => void; intervalMs: number; virtualSize: number; facts: Partial<VmdkStreamFacts>; onChunk?: (offset: number, bytes: Buffer) => Promise<void> }): Promise<{ size: number; sha256: string }> {
+async function streamInto(o: { image: string; target: string; offset: number; extentName: string; workDir: string; threads?: number; level?: number; batchGrains?: number; readMode?: ReadMode; storeIncompressible?: boolean; qemuImg: string; signal?: AbortSignal; log: (l: string) => void; intervalMs: number; virtualSize: number; facts: Partial<VmdkStreamFacts>; onChunk?: (offset: number, bytes: Buffer) => Promise<void> }): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   const report = progressReporter(o.log, 'pack', o.virtualSize, o.intervalMs);
   const fh = await open(o.target, 'r+');
   let at = o.offset;
   try {
-    const vmdk = streamOptimizedVmdk({ image: o.image, extentName: o.extentName, workDir: o.workDir, threads: o.threads, level: o.level, batchGrains: o.batchGrains, readMode: o.readMode, qemuImg: o.qemuImg, signal: o.signal, log: o.log, onProgress: (n) => report(n) }, o.facts);
+    const vmdk = streamOptimizedVmdk({ image: o.image, extentName: o.extentName, workDir: o.workDir, threads: o.threads, level: o.level, batchGrains: o.batchGrains, readMode: o.readMode, storeIncompressible: o.storeIncompressible, qemuImg: o.qemuImg, signal: o.signal, log: o.log, onProgress: (n) => report(n) }, o.facts);
     for await (const chunk of vmdk) {
       let written = 0;
       while (written < chunk.length) written += (await fh.write(chunk, written, chunk.length - written, at + written)).bytesWritten;
@@ -406,7 +408,7 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
     if (writer === 'stream') {
       const threads = options.packThreads ?? defaultPackThreads();
       log(`convert: ${what} → streamOptimized VMDK inside ${basename(out)} (labforge stream writer, ${threads} compression thread(s))`);
-      ({ size: vmdkSize, sha256: vmdkSha } = await streamInto({ image, target: partial, offset: diskOffset, extentName: names.vmdk, workDir: work, threads, level: options.compressionLevel, batchGrains: options.batchGrains, readMode: options.readMode, qemuImg, signal: options.signal, log, intervalMs, virtualSize: facts.virtualSize, facts: streamFacts, onChunk: toSink }));
+      ({ size: vmdkSize, sha256: vmdkSha } = await streamInto({ image, target: partial, offset: diskOffset, extentName: names.vmdk, workDir: work, threads, level: options.compressionLevel, batchGrains: options.batchGrains, readMode: options.readMode, storeIncompressible: options.storeIncompressible, qemuImg, signal: options.signal, log, intervalMs, virtualSize: facts.virtualSize, facts: streamFacts, onChunk: toSink }));
       hashStart = Date.now();
     } else {
       const template = join(work, names.vmdk);
@@ -433,21 +435,22 @@ export async function packOva(options: PackOvaOptions): Promise<PackOvaResult> {
     const mtime = new Date(properties.buildDate);
     const { head, tail } = await encodeHeadAndTail({ names, ovf, mf, vmdkSize, mtime, manifest: manifestPosition });
     const fh = await open(partial, 'r+');
+    let sha256: string;
+    let size: number;
     try {
       await fh.write(head, 0, head.length, 0);
       await fh.write(tail, 0, tail.length, diskOffset + vmdkSize);
-      await fh.sync();
+      size = (await fh.stat()).size;
+      if (size !== diskOffset + vmdkSize + tail.length) throw new OvaPackError(`internal error: ${partial} is ${size} bytes, ${diskOffset + vmdkSize + tail.length} were written`);
+      // 3. One read over the archive (from the page cache): the OVA's SHA-256, while the file is flushed to
+      // disk (the rename below comes after both, so a crash never leaves a complete name on incomplete data).
+      const ovaReport = progressReporter(log, 'hash ova', size, intervalMs);
+      let hashed = 0;
+      [sha256] = await Promise.all([hashRange(partial, 0, size, (n) => ovaReport((hashed += n)), options.signal), fh.sync()]);
+      ovaReport(size, true);
     } finally {
       await fh.close();
     }
-
-    // 3. One read over the archive: the OVA's SHA-256.
-    const size = (await stat(partial)).size;
-    if (size !== diskOffset + vmdkSize + tail.length) throw new OvaPackError(`internal error: ${partial} is ${size} bytes, ${diskOffset + vmdkSize + tail.length} were written`);
-    const ovaReport = progressReporter(log, 'hash ova', size, intervalMs);
-    let hashed = 0;
-    const sha256 = await hashRange(partial, 0, size, (n) => ovaReport((hashed += n)), options.signal);
-    ovaReport(size, true);
     const hashSeconds = (Date.now() - hashStart) / 1000;
 
     if (sink) {
