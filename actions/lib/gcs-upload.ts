@@ -7,20 +7,19 @@
  * (`<prefix>/.labforge-staging/<key>/<size>-<part size>/part-NNNNNN`), are composed (≤ 32 per compose,
  * in a tree when there are more) into one staging object whose size and CRC32C must equal the local
  * ones, and only then is the final name written — by a one-source compose with `ifGenerationMatch: 0`
- * (unless overwrite), which is atomic: the release is there complete or not at all.
+ * (unless overwrite), which is atomic: the release is there complete or not at all (gcs-compose.ts).
  *
  * Resume: a part that is already in staging with the same size and CRC32C is not sent again, so running
  * the same upload after a kill or a dropped connection re-sends only what is missing. Staging objects are
  * removed after success and after a failure that a rerun would not fix; after transient failures (network,
  * 5xx) they are kept for the rerun. Memory stays flat: at most `parallelism + 1` part buffers exist.
  */
-import { Storage, type Bucket, type File } from '@google-cloud/storage';
+import { Storage, type Bucket } from '@google-cloud/storage';
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import {
   AlreadyPublishedError,
   PreconditionFailedError,
-  VerificationError,
   type ArtifactStore,
   type SourceIdentity,
   type StoreEntry,
@@ -30,13 +29,14 @@ import {
   type UploadFileResult,
   type WriteSmallOptions,
 } from './artifact-store.js';
+import { composeTree, publishStaged, type ComposedObject, type PartObject, type PublishStagedOptions } from './gcs-compose.js';
 import { openGcsStreamUpload } from './gcs-stream-upload.js';
-import { crc32cCombine, crc32cToBase64, crc32cUpdate } from './crc32c.js';
+import { crc32cToBase64, crc32cUpdate } from './crc32c.js';
 import { PermanentStorageError, RetriesExhaustedError, httpStatusOf, withRetry, type RetryOptions } from './storage-retry.js';
 import { UploadHasher, assertSourceUnchanged, openPinnedSource, sourceShrank } from './upload-hashing.js';
 
-/** GCS allows at most 32 sources per compose. */
-export const MAX_COMPOSE_SOURCES = 32;
+export { MAX_COMPOSE_SOURCES, type PartObject } from './gcs-compose.js';
+
 /** The staging folder under the destination prefix. */
 export const STAGING_DIR = '.labforge-staging/';
 
@@ -100,14 +100,6 @@ export interface GcsStoreOptions extends StorageClientOptions {
   retry?: Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>;
   /** An existing client (tests, benchmarks). */
   storage?: Storage;
-}
-
-/** A staged part: its object name, byte size and CRC32C. */
-export interface PartObject {
-  index: number;
-  name: string;
-  size: number;
-  crc32c: number;
 }
 
 /** A GCS prefix as an {@link ArtifactStore}. */
@@ -376,47 +368,9 @@ export class GcsStore implements ArtifactStore {
     }
   }
 
-  /**
-   * Composes staged parts, in order, into `<staging>assembled`; checks its size and CRC32C against `expected`
-   * (what was read locally, `source` names it in the error); runs `beforePublish` (last checks); then writes
-   * the final name by a one-source compose, with `ifGenerationMatch: 0` unless overwrite, and checks the
-   * published object too. Used by {@link uploadFile} and by the streamed upload (gcs-stream-upload.ts).
-   */
-  async publishStaged(o: {
-    parts: PartObject[];
-    staging: string;
-    expected: { size: number; crc32c: number; sha256: string };
-    req: Pick<UploadFileRequest, 'key' | 'overwrite' | 'contentType' | 'metadata'>;
-    log: (line: string) => void;
-    /** What was read or packed, for the error message. */
-    source: string;
-    beforePublish?: () => Promise<void>;
-  }): Promise<void> {
-    const { parts, staging, expected, req, log, source, beforePublish } = o;
-    const finalUri = this.uri(req.key);
-    // Compose the parts (tree of ≤ 32) into one staging object and check it against the local bytes.
-    const assembled = await this.composeTree(parts, `${staging}assembled`, log);
-    if (assembled.size !== expected.size || assembled.crc32c !== expected.crc32c) {
-      throw new VerificationError(
-        `${finalUri}: the uploaded data does not match ${source} (server: ${assembled.size} bytes, CRC32C ${crc32cToBase64(assembled.crc32c)}; ` +
-          `local: ${expected.size} bytes, CRC32C ${crc32cToBase64(expected.crc32c)}); nothing was published, run the upload again`,
-      );
-    }
-    await beforePublish?.();
-    // Publish: the final name appears only now, atomically, and only if nothing is there (unless overwrite).
-    const published = await this.compose([{ name: `${staging}assembled`, generation: assembled.generation }], this.objectName(req.key), {
-      contentType: req.contentType ?? 'application/octet-stream',
-      metadata: { ...req.metadata, sha256: expected.sha256 },
-      ifGenerationMatch: req.overwrite ? undefined : 0,
-      what: `publish ${finalUri}`,
-      log,
-    }).catch((e: unknown) => {
-      if (e instanceof PreconditionFailedError) throw new AlreadyPublishedError(finalUri);
-      throw e;
-    });
-    if (published.size !== expected.size || published.crc32c !== expected.crc32c) {
-      throw new VerificationError(`${finalUri}: the published object does not match ${source} (server CRC32C ${crc32cToBase64(published.crc32c)}, local ${crc32cToBase64(expected.crc32c)})`);
-    }
+  /** Composes the staged parts and publishes them under `req.key`, verified (gcs-compose.ts); also used by gcs-stream-upload.ts. */
+  publishStaged(o: Omit<PublishStagedOptions, 'parallelism'>): Promise<void> {
+    return publishStaged(this, { ...o, parallelism: this.opts.parallelism });
   }
 
   /** Uploads one staged part in one request carrying its CRC32C (GCS rejects damaged bytes); internal, shared with gcs-stream-upload.ts. */
@@ -450,58 +404,9 @@ export class GcsStore implements ArtifactStore {
     );
   }
 
-  private async compose(
-    sources: { name: string; generation?: string }[],
-    destination: string,
-    opts: { contentType?: string; metadata?: Record<string, string>; ifGenerationMatch?: number; what: string; log: (line: string) => void },
-  ): Promise<{ size: number; crc32c: number; generation: string }> {
-    const file: File = this.bucket.file(destination);
-    try {
-      const [body] = await this.retry(
-        opts.what,
-        () =>
-          file.request({
-            method: 'POST',
-            uri: '/compose',
-            json: {
-              destination: { contentType: opts.contentType ?? 'application/octet-stream', ...(opts.metadata ? { metadata: opts.metadata } : {}) },
-              sourceObjects: sources.map((s) => ({ name: s.name, ...(s.generation ? { generation: s.generation } : {}) })),
-            },
-            qs: opts.ifGenerationMatch !== undefined ? { ifGenerationMatch: opts.ifGenerationMatch } : {},
-          }),
-        opts.log,
-      );
-      const meta = body as { size?: string; crc32c?: string; generation?: string };
-      return { size: Number(meta.size), crc32c: Buffer.from(String(meta.crc32c), 'base64').readUInt32BE(0), generation: String(meta.generation) };
-    } catch (e) {
-      if (e instanceof PermanentStorageError && e.status === 412) throw new PreconditionFailedError(destination, e.message);
-      throw e;
-    }
-  }
-
-  /** Composes parts in order into `target`, 32 at a time, level by level; returns the target's size/CRC/generation. */
-  async composeTree(parts: PartObject[], target: string, log: (line: string) => void): Promise<{ size: number; crc32c: number; generation: string }> {
-    let level: { name: string; size: number; crc32c: number; generation?: string }[] = parts;
-    for (let depth = 1; level.length > MAX_COMPOSE_SOURCES; depth++) {
-      const groups: (typeof level)[] = [];
-      for (let i = 0; i < level.length; i += MAX_COMPOSE_SOURCES) groups.push(level.slice(i, i + MAX_COMPOSE_SOURCES));
-      const next: typeof level = new Array(groups.length);
-      let cursor = 0;
-      const worker = async () => {
-        for (let g = cursor++; g < groups.length; g = cursor++) {
-          const group = groups[g]!;
-          const name = `${target}-L${depth}-${String(g + 1).padStart(5, '0')}`;
-          const r = await this.compose(group, name, { what: `compose ${name}`, log });
-          const expected = group.reduce((acc, p, i) => (i === 0 ? p.crc32c : crc32cCombine(acc, p.crc32c, p.size)), 0);
-          const size = group.reduce((n, p) => n + p.size, 0);
-          if (r.size !== size || r.crc32c !== expected) throw new VerificationError(`compose ${name}: the server reports ${r.size} bytes / CRC32C ${crc32cToBase64(r.crc32c)}, expected ${size} / ${crc32cToBase64(expected)}; nothing was published`);
-          next[g] = { name, size, crc32c: expected, generation: r.generation };
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.opts.parallelism, groups.length) }, worker));
-      level = next;
-    }
-    return this.compose(level, target, { what: `compose ${target}`, log });
+  /** Composes parts in order into `target`, 32 at a time, level by level (gcs-compose.ts). */
+  composeTree(parts: PartObject[], target: string, log: (line: string) => void): Promise<ComposedObject> {
+    return composeTree(this, parts, target, { log, parallelism: this.opts.parallelism });
   }
 
   /** Deletes every object under `prefix` (staging); a failure is logged, not thrown. */

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { logLines, logText, printable } from './escape.js';
-import { connectSsh, SshConnectTimeoutError, type ExecResult } from './ssh-remote.js';
+import { connectSsh, SshConnectTimeoutError, type ExecResult, type SshTarget } from './ssh-remote.js';
 import type { Step } from './step-sequence.js';
 import { diagnoseSsh, formatDiagnosis } from './ssh-diagnose.js';
 import { relevantSerialLines, serialLogProblem } from './serial-log.js';
@@ -13,6 +13,18 @@ import { buildGitSha, sbomFromGuest } from './sbom.js';
 import { REGISTRY_HOST, removeGuestRegistryCredential, writeGuestRegistryCredential } from './registry-credential.js';
 import type { WarmOptions } from './vlab-warm-inputs.js';
 import { tail, type WarmState } from './vlab-warm-state.js';
+
+/** Who and how the warm logs in (user, key, passphrase, pinned host key): the same for the connect and the diagnosis. */
+function sshTarget(host: string, port: number, o: WarmOptions): SshTarget & { privateKey: string } {
+  return {
+    host,
+    port,
+    username: o.sshUser,
+    privateKey: o.sshKey,
+    ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}),
+    ...(o.expectedHostKey ? { expectedHostKey: o.expectedHostKey } : {}),
+  };
+}
 
 export const sshUpStep: Step<WarmState> = {
   name: 'ssh-up',
@@ -23,12 +35,7 @@ export const sshUpStep: Step<WarmState> = {
     let lastNote = 0;
     try {
       s.session = await connectSsh({
-        host,
-        port,
-        username: o.sshUser,
-        privateKey: o.sshKey,
-        ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}),
-        ...(o.expectedHostKey ? { expectedHostKey: o.expectedHostKey } : {}),
+        ...sshTarget(host, port, o),
         timeoutMs: o.sshTimeoutMinutes * 60_000,
         attemptTimeoutMs: 20_000,
         // With a seed, cloud-init authorizes the key during boot: sshd may refuse it until then.
@@ -65,12 +72,7 @@ export async function sshVerdict(host: string, port: number, o: WarmOptions, ser
 ${serialProblem}` : text);
   try {
     const diagnosis = await diagnoseSsh({
-      host,
-      port,
-      username: o.sshUser,
-      privateKey: o.sshKey,
-      ...(o.sshPassphrase ? { passphrase: o.sshPassphrase } : {}),
-      ...(o.expectedHostKey ? { expectedHostKey: o.expectedHostKey } : {}),
+      ...sshTarget(host, port, o),
       timeoutSeconds: 15,
       waitSeconds: 0,
       command: 'true',

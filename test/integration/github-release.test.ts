@@ -5,12 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publishRelease, GitHubReleaseError } from '../../actions/lib/github-release.js';
 import { publishBuildRelease, readBuildReleaseOptions } from '../../actions/lib/build-release.js';
 import { inputsFrom } from '../../actions/lib/inputs.js';
+import { closedPort } from '../support/closed-port.js';
 import { GitHubApiStandIn } from '../support/github-api-standin.js';
 import { runCli } from '../support/run-cli.js';
 
@@ -265,12 +265,3 @@ describe('a GitHub API that cannot be reached', () => {
     expect(err.message).not.toMatch(/answered 500/);
   });
 });
-
-/** A 127.0.0.1 port that nothing listens on: the kernel's pick, closed again. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((res) => server.close(res));
-  return port;
-}

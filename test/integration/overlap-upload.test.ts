@@ -5,11 +5,10 @@
  * or a mismatch must leave nothing at the release name; a rerun after an abandoned upload re-sends only the
  * missing parts; no-clobber still refuses an existing release.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlreadyPublishedError, VerificationError, type ArtifactStore, type StreamUpload } from '../../actions/lib/artifact-store.js';
 import { DirectoryStore, PARTIAL_SUFFIX } from '../../actions/lib/file-destination.js';
@@ -23,28 +22,12 @@ import type { OvaPartSink } from '../../actions/lib/ova-parts.js';
 import { uploadRelease, type UploadReleaseOptions } from '../../actions/lib/release-upload.js';
 import { parseDestination } from '../../actions/lib/upload-options.js';
 import { GcsEmulator } from '../support/gcs-emulator.js';
+import { useGcsEmulator } from '../support/gcs-fixture.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
 const fastRetry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-let emulator: GcsEmulator;
-let dir: string;
-let bucket: string;
-let seq = 0;
-
-beforeAll(async () => {
-  emulator = await GcsEmulator.start();
-  dir = mkdtempSync(join(tmpdir(), 'labforge-overlap-'));
-});
-afterAll(async () => {
-  await emulator.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  bucket = `overlap-${++seq}`;
-  emulator.createBucket(bucket);
-  emulator.clearFaults();
-});
+const fx = useGcsEmulator({ bucketPrefix: 'overlap', dirPrefix: 'labforge-overlap-' });
 
 /** An archive-like byte string: a head, a body and a tail, as ova-pack lays an OVA out. */
 function archive(size: number, headLen = 3 * KiB, tailLen = 1536): { data: Buffer; headLen: number; tailLen: number } {
@@ -78,28 +61,28 @@ async function feed(sink: StreamUpload, a: { data: Buffer; headLen: number; tail
 }
 
 function gcs(partSize = 256 * KiB, parallelism = 3): GcsStore {
-  return new GcsStore({ location: { bucket, prefix: 'labs/' }, parallelism, partSize, endpoint: emulator.endpoint, retry: fastRetry });
+  return new GcsStore({ location: { bucket: fx.bucket, prefix: 'labs/' }, parallelism, partSize, endpoint: fx.emulator.endpoint, retry: fastRetry });
 }
 
 const key = 'releases/v1.0.0/standard/demo-lab-standard-1.0.0.ova';
-const staged = () => emulator.objectNames(bucket).filter((n) => n.includes(STAGING_DIR));
-const partUploads = () => emulator.requests.filter((q) => q.path.includes(`/b/${bucket}/`) && q.object?.includes(STAGING_DIR) && q.query.uploadType === 'multipart');
+const staged = () => fx.emulator.objectNames(fx.bucket).filter((n) => n.includes(STAGING_DIR));
+const partUploads = () => fx.emulator.requests.filter((q) => q.path.includes(`/b/${fx.bucket}/`) && q.object?.includes(STAGING_DIR) && q.query.uploadType === 'multipart');
 
 describe('streamed upload to GCS', () => {
   it('publishes an object byte-identical to what was packed, head and tail last, verified, staging gone', async () => {
     const a = archive(2 * MiB + 12_345);
-    const before = emulator.requests.length;
+    const before = fx.emulator.requests.length;
     const up = await gcs().uploadStream({ key, overwrite: false, metadata: { labforgeVersion: '1.0.0' } });
     await feed(up, a);
     const r = await up.done;
-    expect((await emulator.readObject(bucket, `labs/${key}`)).equals(a.data)).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${key}`)).equals(a.data)).toBe(true);
     expect(r.digests.sha256).toBe(createHash('sha256').update(a.data).digest('hex'));
     expect(r.digests.size).toBe(a.data.length);
-    const meta = emulator.objectResource(bucket, `labs/${key}`)!;
+    const meta = fx.emulator.objectResource(fx.bucket, `labs/${key}`)!;
     expect(meta.crc32c).toBe(r.digests.crc32cBase64);
     expect(meta.metadata).toMatchObject({ sha256: r.digests.sha256, labforgeVersion: '1.0.0' });
     // 8 full body parts of 256 KiB and the rest, then head and tail: the head and tail are the last uploads.
-    const uploads = emulator.requests.slice(before).filter((q) => q.query.uploadType === 'multipart').map((q) => q.object!.replace(/.*\//, ''));
+    const uploads = fx.emulator.requests.slice(before).filter((q) => q.query.uploadType === 'multipart').map((q) => q.object!.replace(/.*\//, ''));
     expect(uploads.length).toBe(9 + 2);
     expect(new Set(uploads.slice(-2))).toEqual(new Set(['head', 'tail']));
     expect(r.parts).toBe(11);
@@ -112,7 +95,7 @@ describe('streamed upload to GCS', () => {
     await feed(up, a);
     const r = await up.done;
     expect(r.parts).toBe(40 + 2);
-    expect((await emulator.readObject(bucket, `labs/${key}`)).equals(a.data)).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${key}`)).equals(a.data)).toBe(true);
   });
 
   it('refuses an existing release before any byte is taken, and leaves it as it was', async () => {
@@ -120,29 +103,29 @@ describe('streamed upload to GCS', () => {
     const first = await gcs().uploadStream({ key, overwrite: false });
     await feed(first, a);
     await first.done;
-    const generation = emulator.objectResource(bucket, `labs/${key}`)!.generation;
+    const generation = fx.emulator.objectResource(fx.bucket, `labs/${key}`)!.generation;
     await expect(gcs().uploadStream({ key, overwrite: false })).rejects.toThrow(AlreadyPublishedError);
-    expect(emulator.objectResource(bucket, `labs/${key}`)!.generation).toBe(generation);
+    expect(fx.emulator.objectResource(fx.bucket, `labs/${key}`)!.generation).toBe(generation);
   });
 
   it('an abort from the packing leaves nothing at the release name and no staging', async () => {
     const up = await gcs().uploadStream({ key, overwrite: false });
     await feed(up, archive(2 * MiB), { failAt: MiB });
     await expect(up.done).rejects.toThrow('the packing failed (injected)');
-    expect(emulator.objectResource(bucket, `labs/${key}`)).toBeUndefined();
+    expect(fx.emulator.objectResource(fx.bucket, `labs/${key}`)).toBeUndefined();
     expect(staged()).toEqual([]);
     expect(partUploads().length).toBeGreaterThan(0); // parts were on their way when it aborted
   });
 
   it('a part the destination refuses fails the packing (body rejects) and publishes nothing', async () => {
-    emulator.injectFault({ match: { object: /part-000003$/ }, action: { status: 403, message: 'emulated: permission denied' } });
+    fx.emulator.injectFault({ match: { object: /part-000003$/ }, action: { status: 403, message: 'emulated: permission denied' } });
     const up = await gcs().uploadStream({ key, overwrite: false });
     const fed = feed(up, archive(3 * MiB));
     await expect(fed).rejects.toThrow(/permission denied/);
     // The writer aborts when body() rejects.
     await up.abort(new Error('packing stopped: the upload failed'));
     await expect(up.done).rejects.toThrow();
-    expect(emulator.objectResource(bucket, `labs/${key}`)).toBeUndefined();
+    expect(fx.emulator.objectResource(fx.bucket, `labs/${key}`)).toBeUndefined();
     expect(staged()).toEqual([]);
   });
 
@@ -152,7 +135,7 @@ describe('streamed upload to GCS', () => {
     await up.body(a.headLen, a.data.subarray(a.headLen, 700 * KiB));
     await up.finish({ head: a.data.subarray(0, a.headLen), tail: a.data.subarray(-a.tailLen), size: a.data.length, sha256: 'x' });
     await expect(up.done).rejects.toThrow(VerificationError);
-    expect(emulator.objectResource(bucket, `labs/${key}`)).toBeUndefined();
+    expect(fx.emulator.objectResource(fx.bucket, `labs/${key}`)).toBeUndefined();
     expect(staged()).toEqual([]);
   });
 
@@ -172,7 +155,7 @@ describe('streamed upload to GCS', () => {
     expect(r.partsReused).toBe(left.length);
     expect(partUploads().length - before).toBe(totalBody - left.length + 2);
     expect(lines.some((l) => /resuming/.test(l))).toBe(true);
-    expect((await emulator.readObject(bucket, `labs/${key}`)).equals(a.data)).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${key}`)).equals(a.data)).toBe(true);
 
     // Another image of the same layout under another name: staged leftovers of it are not taken for this one.
     const other = 'releases/v1.0.1/standard/demo-lab-standard-1.0.1.ova';
@@ -184,19 +167,19 @@ describe('streamed upload to GCS', () => {
     await feed(run2, b);
     const r2 = await run2.done;
     expect(r2.partsReused).toBe(0);
-    expect((await emulator.readObject(bucket, `labs/${other}`)).equals(b.data)).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${other}`)).equals(b.data)).toBe(true);
   });
 
   it('keeps staging after transient trouble so that the rerun resumes', async () => {
-    emulator.injectFault({ match: { object: /part-000004$/ }, times: 100, action: { status: 503 } });
+    fx.emulator.injectFault({ match: { object: /part-000004$/ }, times: 100, action: { status: 503 } });
     const a = archive(2 * MiB);
     const up = await gcs().uploadStream({ key, overwrite: false });
     // The failure reaches the writer through body() or, when the part was among the last, through done.
     await feed(up, a).catch((e: Error) => up.abort(e));
     await expect(up.done).rejects.toThrow(/part-000004/);
-    expect(emulator.objectResource(bucket, `labs/${key}`)).toBeUndefined();
+    expect(fx.emulator.objectResource(fx.bucket, `labs/${key}`)).toBeUndefined();
     expect(staged().length).toBeGreaterThan(0);
-    emulator.clearFaults();
+    fx.emulator.clearFaults();
     const rerun = await gcs().uploadStream({ key, overwrite: false });
     await feed(rerun, a);
     expect((await rerun.done).partsReused).toBeGreaterThan(0);
@@ -228,7 +211,7 @@ describe('streamed upload to a directory', () => {
   let root: string;
   let store: ArtifactStore;
   beforeEach(() => {
-    root = mkdtempSync(join(dir, 'dest-'));
+    root = mkdtempSync(join(fx.dir, 'dest-'));
     store = new DirectoryStore({ dir: root });
   });
   const final = () => join(root, ...key.split('/'));
@@ -266,7 +249,7 @@ describe('streamed upload to a directory', () => {
         const up = await st.uploadStream({ key, overwrite: true });
         await feed(up, a);
         await up.done;
-        const got = st === store ? readFileSync(final()) : await emulator.readObject(bucket, `labs/${key}`);
+        const got = st === store ? readFileSync(final()) : await fx.emulator.readObject(fx.bucket, `labs/${key}`);
         expect(got.equals(a.data)).toBe(true);
       }
     }
@@ -307,7 +290,7 @@ describe('packOva with the streamed upload as its part sink', () => {
   let n = 0;
   beforeAll(() => {
     // 48 MiB virtual: 6 MiB of random data, a hole, then text (compressible): a few MiB of VMDK.
-    image = join(dir, 'disk.qcow2');
+    image = join(fx.dir, 'disk.qcow2');
     const raw = `${image}.raw`;
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(48 * MiB)]);
     execFileSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', 'count=6', 'conv=notrunc', 'status=none']);
@@ -317,7 +300,7 @@ describe('packOva with the streamed upload as its part sink', () => {
   });
   const packOptions = (extra: Partial<PackOvaOptions> = {}): PackOvaOptions => ({
     image,
-    out: join(dir, `pack-${++n}`, 'demo-lab-standard-1.2.0.ova'),
+    out: join(fx.dir, `pack-${++n}`, 'demo-lab-standard-1.2.0.ova'),
     appliance: 'demo-lab',
     buildType: 'standard',
     version: '1.2.0',
@@ -331,7 +314,7 @@ describe('packOva with the streamed upload as its part sink', () => {
   const releaseOptions = (destination: string, extra: Partial<UploadReleaseOptions> = {}): UploadReleaseOptions => ({
     path: [],
     destination: parseDestination(destination),
-    endpoint: emulator.endpoint,
+    endpoint: fx.emulator.endpoint,
     parallelism: 3,
     chunkSizeMib: 1,
     overwrite: false,
@@ -351,7 +334,7 @@ describe('packOva with the streamed upload as its part sink', () => {
     execFileSync('mkdir', ['-p', join(po.out, '..')]);
     let chunks = 0;
     const r = await uploadRelease(
-      releaseOptions(`gs://${bucket}/labs`, {
+      releaseOptions(`gs://${fx.bucket}/labs`, {
         packing: {
           out: po.out,
           properties: { appliance: 'demo-lab', version: '1.2.0', buildType: 'standard' },
@@ -361,18 +344,18 @@ describe('packOva with the streamed upload as its part sink', () => {
     );
     const packed = readFileSync(po.out);
     expect(chunks).toBeGreaterThan(1);
-    expect((await emulator.readObject(bucket, `labs/${relKey}`)).equals(packed)).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${relKey}`)).equals(packed)).toBe(true);
     expect(r.sha256).toBe(createHash('sha256').update(packed).digest('hex'));
     expect(r.size).toBe(packed.length);
     expect(readFileSync(`${po.out}.sha256`, 'utf8')).toBe(`${r.sha256}  demo-lab-standard-1.2.0.ova\n`);
-    expect((await emulator.readObject(bucket, `labs/${relKey}.sha256`)).toString()).toBe(`${r.sha256}  demo-lab-standard-1.2.0.ova\n`);
-    const catalog = JSON.parse((await emulator.readObject(bucket, 'labs/index.json')).toString());
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${relKey}.sha256`)).toString()).toBe(`${r.sha256}  demo-lab-standard-1.2.0.ova\n`);
+    const catalog = JSON.parse((await fx.emulator.readObject(fx.bucket, 'labs/index.json')).toString());
     expect(catalog.releases).toEqual([expect.objectContaining({ appliance: 'demo-lab', version: '1.2.0', buildType: 'standard', sha256: r.sha256 })]);
     expect(staged()).toEqual([]);
   }, 60_000);
 
   it('publishes to file:// a file byte-identical to the packed OVA', async () => {
-    const root = mkdtempSync(join(dir, 'bucket-'));
+    const root = mkdtempSync(join(fx.dir, 'bucket-'));
     const po = packOptions();
     execFileSync('mkdir', ['-p', join(po.out, '..')]);
     const r = await uploadRelease(
@@ -400,8 +383,8 @@ describe('packOva with the streamed upload as its part sink', () => {
           },
         },
       });
-    await expect(uploadRelease(releaseOptions(`gs://${bucket}/labs`, { packing: { out: po.out, properties: { appliance: 'demo-lab', version: '1.2.0', buildType: 'standard' }, run } }))).rejects.toThrow(/cancel/);
-    expect(emulator.objectNames(bucket)).toEqual([]);
+    await expect(uploadRelease(releaseOptions(`gs://${fx.bucket}/labs`, { packing: { out: po.out, properties: { appliance: 'demo-lab', version: '1.2.0', buildType: 'standard' }, run } }))).rejects.toThrow(/cancel/);
+    expect(fx.emulator.objectNames(fx.bucket)).toEqual([]);
     expect(existsSync(po.out)).toBe(false);
   }, 60_000);
 
@@ -430,19 +413,19 @@ describe('packOva with the streamed upload as its part sink', () => {
     expect(left).toBeGreaterThanOrEqual(2);
     const before = partUploads().length;
     const rerun = await store.uploadStream({ key, overwrite: false });
-    const po2 = { ...po, out: join(dir, `pack-${++n}`, 'demo-lab-standard-1.2.0.ova') };
+    const po2 = { ...po, out: join(fx.dir, `pack-${++n}`, 'demo-lab-standard-1.2.0.ova') };
     execFileSync('mkdir', ['-p', join(po2.out, '..')]);
     const packed = await packOva({ ...po2, partSink: rerun });
     const r = await rerun.done;
     expect(r.partsReused).toBe(left);
     expect(partUploads().length - before).toBe(r.parts - left);
-    expect((await emulator.readObject(bucket, `labs/${key}`)).equals(readFileSync(packed.ova))).toBe(true);
+    expect((await fx.emulator.readObject(fx.bucket, `labs/${key}`)).equals(readFileSync(packed.ova))).toBe(true);
   }, 60_000);
 
   it('the pipeline publishes overlapped by default and pack-then-upload when told: the same bytes, meaningful phases', async () => {
     const steps = PIPELINE_STEPS.filter((st) => st.name === 'pack' || st.name === 'upload');
     for (const overlapUpload of [true, false]) {
-      const outDir = mkdtempSync(join(dir, 'pipeline-'));
+      const outDir = mkdtempSync(join(fx.dir, 'pipeline-'));
       const state = {
         opts: { outDir, overwrite: false, overlapUpload },
         log: () => undefined,
@@ -468,7 +451,7 @@ describe('packOva with the streamed upload as its part sink', () => {
   }, 90_000);
 
   it('reads --overlap-upload: on by default, off with false, a bad value named', () => {
-    const out = join(dir, 'never');
+    const out = join(fx.dir, 'never');
     expect(readPipelineOptions(inputsFrom({ out })).overlapUpload).toBe(true);
     expect(readPipelineOptions(inputsFrom({ out, 'overlap-upload': 'false' })).overlapUpload).toBe(false);
     expect(() => readPipelineOptions(inputsFrom({ out, 'overlap-upload': 'sometimes' }))).toThrow(InputError);

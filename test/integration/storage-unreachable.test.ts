@@ -3,17 +3,9 @@
  * closed 127.0.0.1 port must fail with "cannot reach <url>", not an HTTP status it never got.
  */
 import { describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { createStorageClient } from '../../actions/lib/gcs-upload.js';
 import { RetriesExhaustedError, withRetry } from '../../actions/lib/storage-retry.js';
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((res) => server.close(res));
-  return port;
-}
+import { closedPort } from '../support/closed-port.js';
 
 describe('a storage endpoint that refuses the connection', () => {
   it('says cannot reach <url> (ECONNREFUSED), after the retries, and what to check', async () => {
