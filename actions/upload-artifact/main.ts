@@ -1,19 +1,41 @@
 import { actionInputs, logInfo, runAction, setOutputs, writeSummaryTable } from '../lib/action-runner.js';
-import { readUploadAppliance, uploadOutputs, uploadRelease } from '../lib/release-upload.js';
+import { readUploadAppliance, uploadOutputs, uploadRelease, type UploadReleaseResult } from '../lib/release-upload.js';
 import { formatBytes, formatThroughput } from '../lib/transfer-progress.js';
-import { readUploadOptions } from '../lib/upload-options.js';
+import { packSummaryRows, publishWhilePacking } from '../lib/upload-pack.js';
+import { readUploadInputs } from '../lib/upload-pack-options.js';
 
 await runAction('upload-artifact', {
   main: async () => {
-    const options = readUploadOptions(actionInputs);
     const appliance = readUploadAppliance(actionInputs);
-    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log: (line) => logInfo(line) });
+    const { upload: options, pack } = await readUploadInputs(actionInputs, appliance);
+    const log = (line: string) => logInfo(line);
+    let r: UploadReleaseResult;
+    let packRows: [string, string][] = [];
+    if (pack) {
+      // With image: pack the OVA at path and publish it while it is packed. A cancelled job stops the packing
+      // (and the upload, which then publishes nothing).
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        const packed = await publishWhilePacking({ upload: options, pack, signal: controller.signal, log });
+        r = packed.publish;
+        packRows = packSummaryRows(packed, pack);
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    } else {
+      r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log });
+    }
     setOutputs(uploadOutputs(r));
     const rows: [string, string][] = r.files.map((f) => [
       `\`${f.name}\``,
       `${f.uri}\n${formatBytes(f.size)} · SHA-256 \`${f.sha256}\` · CRC32C \`${f.crc32c}\`\n` +
         `sent ${formatBytes(f.bytesSent)}${f.bytesReused > 0 ? `, ${formatBytes(f.bytesReused)} resumed from an earlier run` : ''} in ${f.seconds.toFixed(1)} s · [download](${f.url})`,
     ]);
+    rows.push(...packRows);
     // Files go one after the other: the upload phase is the sum of their times.
     rows.push(['throughput', formatThroughput(r.files.reduce((n, f) => n + f.bytesSent, 0), r.files.reduce((n, f) => n + f.seconds, 0))]);
     if (r.sha256Uri) rows.push(['checksum', r.sha256Uri]);
@@ -25,7 +47,7 @@ await runAction('upload-artifact', {
       rows.push([r.retention.dryRun ? 'retention (dry run, would delete)' : 'retention (deleted)', gone]);
     }
     if (r.portal) rows.push(['portal', `${r.portal.htmlUri} (${r.portal.releases} releases)`]);
-    const title = r.release ? `Published ${r.release.appliance} v${r.release.version} ${r.release.buildType}` : `Published to ${r.destination}`;
+    const title = r.release ? `Published ${r.release.appliance} v${r.release.version} ${r.release.buildType}${pack ? ' (packed and published at once)' : ''}` : `Published to ${r.destination}`;
     await writeSummaryTable(title, rows);
   },
 });

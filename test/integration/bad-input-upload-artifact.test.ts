@@ -2,7 +2,8 @@
  * Bad input to the bundled upload-artifact action (issue 15): every input gets bad values, each refused
  * with exit 1 and one `::error` line naming the input, within 5 s, publishing nothing
  * (see badInputTable in test/support/input-error.ts). Destinations are file:// directories: nothing here
- * needs a network.
+ * needs a network. With `image` (pack the OVA and publish it while it is packed) every case is refused before
+ * anything is packed.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { badInputTable, type BadInputCase } from '../support/input-error.js';
 import { writeOvaFixture } from '../support/ova-fixture.js';
+import { writeOvaWithPayload } from '../support/ova-payload.js';
+import { repoRoot } from '../support/run-action.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'labforge-bad-upload-'));
 const p = (name: string) => join(dir, name);
@@ -31,11 +34,29 @@ beforeAll(async () => {
   execFileSync('mkfifo', [p('fifo.ova')]);
   mkdirSync(p('a-dir.ova'));
   writeFileSync(p('afile'), 'x');
+  // With image: a small qcow2 (no data, 16 MiB virtual), disks that are not, and appliance directories.
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', p('disk.qcow2'), '16M']);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', p('zero.qcow2'), '0']);
+  writeFileSync(p('notes.qcow2'), 'these are notes, not a disk\n');
+  writeFileSync(p('empty.qcow2'), '');
+  await writeOvaWithPayload(p('big.ova'), { buildType: 'standard', version: '1.0.0' }, Buffer.alloc(2 * 1024 * 1024, 7));
+  symlinkSync(p('vanished-disk'), p('dangling.qcow2'));
+  execFileSync('mkfifo', [p('fifo.qcow2')]);
+  mkdirSync(p('a-dir.qcow2'));
+  mkdirSync(p('no-manifest'));
+  mkdirSync(p('bad-yaml'));
+  writeFileSync(p('bad-yaml/appliance.yml'), 'name: [unclosed\n');
+  mkdirSync(p('pack-out'));
+  writeFileSync(p('pack-out/existing.ova'), 'an earlier OVA');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const dest = () => `file://${p('out')}`;
 const ok = () => ({ path: p('lab.ova'), destination: dest(), version: '1.0.0', 'build-type': 'standard' });
+
+const demoLab = join(repoRoot, 'packer', 'demo-lab');
+/** A valid upload with image: pack the qcow2 with demo-lab's manifest into pack-out/ and publish it. */
+const pack = () => ({ image: p('disk.qcow2'), 'appliance-dir': demoLab, path: p('pack-out/demo-lab-standard-1.0.0.ova'), destination: dest(), version: '1.0.0', 'build-type': 'standard' });
 
 const cases: BadInputCase[] = [
   // path
@@ -122,6 +143,50 @@ const cases: BadInputCase[] = [
   { name: '/dev/urandom', input: 'sbom', inputs: () => ({ ...ok(), sbom: '/dev/urandom' }) },
   { name: 'a FIFO (a read would never end)', input: 'sbom', inputs: () => ({ ...ok(), sbom: p('fifo.ova') }) },
   { name: 'a directory', input: 'sbom', inputs: () => ({ ...ok(), sbom: p('a-dir.ova') }) },
+  // image (with image, path is the OVA to write)
+  { name: 'does not exist', input: 'image', inputs: () => ({ ...pack(), image: p('missing.qcow2') }) },
+  { name: 'a name with spaces, quotes, $() and non-ASCII that does not exist', input: 'image', inputs: () => ({ ...pack(), image: p('my "dïsk" $(touch x).qcow2') }) },
+  { name: 'with a line break and a workflow command', input: 'image', inputs: () => ({ ...pack(), image: `${p('disk.qcow2')}\n::error::pwned` }) },
+  { name: 'a directory', input: 'image', inputs: () => ({ ...pack(), image: p('a-dir.qcow2') }) },
+  { name: 'an empty file', input: 'image', inputs: () => ({ ...pack(), image: p('empty.qcow2') }) },
+  { name: 'a text file', input: 'image', inputs: () => ({ ...pack(), image: p('notes.qcow2') }), message: /is not a disk image/ },
+  { name: 'a qcow2 of 0 bytes virtual size', input: 'image', inputs: () => ({ ...pack(), image: p('zero.qcow2') }), message: /virtual size of 0 bytes/ },
+  { name: 'an OVA', input: 'image', inputs: () => ({ ...pack(), image: p('big.ova') }), message: /is an OVA, not a disk image/ },
+  { name: '/dev/zero', input: 'image', inputs: () => ({ ...pack(), image: '/dev/zero' }) },
+  { name: 'a FIFO (a read would never end)', input: 'image', inputs: () => ({ ...pack(), image: p('fifo.qcow2') }) },
+  { name: 'a symlink whose target is gone', input: 'image', inputs: () => ({ ...pack(), image: p('dangling.qcow2') }) },
+  // path with image
+  { name: 'empty with image', input: 'path', inputs: () => ({ ...pack(), path: '' }), message: /with image, give the one OVA file to write/ },
+  { name: 'two paths with image', input: 'path', inputs: () => ({ ...pack(), path: `${p('pack-out/a.ova')}\n${p('pack-out/b.ova')}` }), message: /names 2 files/ },
+  { name: 'a line break and a workflow command with image', input: 'path', inputs: () => ({ ...pack(), path: `${p('pack-out/a.ova')}\n::error::pwned` }) },
+  { name: 'a glob with image', input: 'path', inputs: () => ({ ...pack(), path: p('pack-out/*.ova') }), message: /is a glob pattern/ },
+  { name: 'not ending in .ova with image', input: 'path', inputs: () => ({ ...pack(), path: p('pack-out/demo.qcow2') }), message: /does not end in \.ova/ },
+  { name: 'in a directory that does not exist, with image', input: 'path', inputs: () => ({ ...pack(), path: p('no-such-dir/demo.ova') }), message: /does not exist/ },
+  { name: 'below a file, with image', input: 'path', inputs: () => ({ ...pack(), path: p('afile/demo.ova') }) },
+  { name: 'an existing file without overwrite, with image', input: 'path', inputs: () => ({ ...pack(), path: p('pack-out/existing.ova') }), message: /already exists/ },
+  { name: 'a directory with image', input: 'path', inputs: () => ({ ...pack(), path: p('a-dir.ova') }) },
+  { name: 'a FIFO with image', input: 'path', inputs: () => ({ ...pack(), path: p('fifo.ova'), overwrite: 'true' }), message: /not a regular file/ },
+  { name: 'a name with quotes, $() and non-ASCII in a directory that does not exist, with image', input: 'path', inputs: () => ({ ...pack(), path: p('gö "x" $(id)/demo.ova') }) },
+  // version and build-type with image
+  { name: 'missing with image', input: 'version', inputs: () => ({ ...pack(), version: '', 'build-type': '' }), message: /is required with image/ },
+  { name: 'missing with image and version', input: 'build-type', inputs: () => ({ ...pack(), 'build-type': '' }), message: /is required with image/ },
+  // appliance-dir
+  { name: 'without image', input: 'appliance-dir', inputs: () => ({ ...ok(), 'appliance-dir': demoLab }) },
+  { name: 'missing with image', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': '' }), message: /is required with image/ },
+  { name: 'a directory without appliance.yml', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': p('no-manifest') }), message: /appliance\.yml does not exist/ },
+  { name: 'does not exist', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': p('no-such-appliance') }) },
+  { name: 'an appliance.yml that is not YAML', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': p('bad-yaml') }), message: /not valid YAML/ },
+  { name: 'a file', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': p('afile') }), message: /is a file, expected a directory/ },
+  { name: 'with a line break and a workflow command', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': `${demoLab}\n::error::pwned` }) },
+  { name: 'with $() and quotes', input: 'appliance-dir', inputs: () => ({ ...pack(), 'appliance-dir': '"$(reboot)"' }) },
+  // profile
+  { name: 'unknown', input: 'profile', inputs: () => ({ ...pack(), profile: 'huge' }), message: /'huge' is not a resource profile of demo-lab \(use one of: tiny\)/ },
+  { name: 'without image', input: 'profile', inputs: () => ({ ...ok(), profile: 'tiny' }) },
+  { name: 'with a line break and a workflow command', input: 'profile', inputs: () => ({ ...pack(), profile: 'tiny\n::error::pwned' }) },
+  { name: 'non-ASCII with $()', input: 'profile', inputs: () => ({ ...pack(), profile: 'tïny$(id)' }) },
+  // appliance and allow-non-ova with image
+  { name: 'contradicts appliance-dir', input: 'appliance', inputs: () => ({ ...pack(), appliance: 'hedgehog-lab' }), message: /contradicts appliance-dir, whose appliance\.yml names 'demo-lab'/ },
+  { name: 'with image', input: 'allow-non-ova', inputs: () => ({ ...pack(), 'allow-non-ova': 'true' }) },
 ];
 
 badInputTable('upload-artifact', cases);
@@ -129,5 +194,9 @@ badInputTable('upload-artifact', cases);
 describe('after the bad inputs', () => {
   it('nothing was published', () => {
     expect(readdirSync(p('out'))).toEqual([]);
+  });
+
+  it('nothing was packed', () => {
+    expect(readdirSync(p('pack-out'))).toEqual(['existing.ova']);
   });
 });
