@@ -1,6 +1,7 @@
 import type { Command, FlagSpec } from '../command.js';
 import { readUploadAppliance, uploadOutputs, uploadRelease } from '../../actions/lib/release-upload.js';
-import { readUploadOptions } from '../../actions/lib/upload-options.js';
+import { packSummaryRows, publishWhilePacking } from '../../actions/lib/upload-pack.js';
+import { readUploadInputs } from '../../actions/lib/upload-pack-options.js';
 
 /** Flags shared by `labforge upload` and `labforge portal` (same names as the action inputs). */
 export const destinationFlags: Record<string, FlagSpec> = {
@@ -14,15 +15,18 @@ export const destinationFlags: Record<string, FlagSpec> = {
 export const uploadCommand: Command = {
   name: 'upload-artifact',
   aliases: ['upload'],
-  summary: 'Publish an OVA and its companions to gs:// or file:// (parallel, resumable, verified, no-clobber); prints the outputs as JSON.',
-  usage: '--path FILE --destination gs://BUCKET/PREFIX|file:///DIR [flags]',
+  summary: 'Publish an OVA and its companions to gs:// or file:// (parallel, resumable, verified, no-clobber), or with --image pack the OVA and publish it while it is packed; prints the outputs as JSON.',
+  usage: '--path FILE --destination gs://BUCKET/PREFIX|file:///DIR [--image DISK --appliance-dir DIR --version X.Y.Z --build-type TYPE] [flags]',
   flags: {
-    path: { type: 'string', description: 'file or glob to publish (repeatable)', multiple: true },
+    path: { type: 'string', description: 'file or glob to publish (repeatable); with --image: the one OVA file to write (ends in .ova, in an existing directory)', multiple: true },
+    image: { type: 'string', description: 'a disk image (qcow2, or anything qemu-img reads) to pack into the OVA at --path and publish while it is packed; needs --appliance-dir, --version and --build-type' },
+    'appliance-dir': { type: 'string', description: 'with --image: the appliance directory holding appliance.yml (e.g. packer/demo-lab); the OVF declares its OS and resources' },
+    profile: { type: 'string', description: "with --image: the resource profile of appliance.yml the OVF declares (as pack-ova --profile)", default: "the manifest's default profile" },
     ...destinationFlags,
-    appliance: { type: 'string', description: "the appliance's name (default: the OVA's appliance property, else hedgehog-lab)" },
+    appliance: { type: 'string', description: "the appliance's name (default: the OVA's appliance property, else hedgehog-lab; with --image: --appliance-dir's)" },
     version: { type: 'string', description: 'semantic version (with --build-type: releases/v<version>/<build-type>/)' },
     'build-type': { type: 'string', description: 'standard or prewarmed' },
-    overwrite: { type: 'boolean', description: 'replace an existing release' },
+    overwrite: { type: 'boolean', description: 'replace an existing release (with --image, also an existing file at --path)' },
     'retention-keep': { type: 'string', description: 'keep the newest N releases of this build type', default: 'all' },
     'retention-dry-run': { type: 'boolean', description: 'only list what retention would delete' },
     'make-public': { type: 'boolean', description: 'make the published objects public' },
@@ -37,16 +41,37 @@ export const uploadCommand: Command = {
     sbom: { type: 'string', description: 'the CycloneDX JSON SBOM to publish beside the OVA as <base>.cdx.json (none: no SBOM)', default: '<base>.cdx.json beside the OVA, when there is one' },
   },
   details: [
+    'Example: labforge upload-artifact --image output/demo-lab.qcow2 --appliance-dir packer/demo-lab --path out/demo-lab-standard-1.0.0.ova --destination file:///srv/labs --version 1.0.0 --build-type standard',
+    'With --image the OVA is packed as pack-ova --appliance packs it and published while it is packed: the body goes up as it is',
+    'compressed, the head and tail last, then it is composed, verified and published no-clobber; the OVA and its .sha256 stay at --path.',
+    'Every flag is checked before anything is packed or sent. SIGINT/SIGTERM stop the packing; a failed or cancelled packing publishes nothing.',
     'Credentials: Application Default Credentials (gcloud auth application-default login, or a workload identity).',
     'Running the same command again after an interruption resumes: verified parts are not sent again.',
     'A file that changes while it is being uploaded (truncated, appended to, rewritten, replaced) is not published: upload it again once it is complete.',
     'Exit codes: 0 published, 1 the upload failed (nothing half-published), 2 bad input.',
   ].join('\n'),
   run: async ({ get, log, print }) => {
-    const options = readUploadOptions(get);
     const appliance = readUploadAppliance(get);
-    const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log });
-    print(JSON.stringify(uploadOutputs(r), null, 2));
-    return 0;
+    const { upload: options, pack } = await readUploadInputs(get, appliance);
+    if (!pack) {
+      const r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log });
+      print(JSON.stringify(uploadOutputs(r), null, 2));
+      return 0;
+    }
+    // With --image: pack the OVA at --path and publish it while it is packed. SIGINT/SIGTERM stop the packing
+    // (and the upload, which then publishes nothing).
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const packed = await publishWhilePacking({ upload: options, pack, signal: controller.signal, log });
+      for (const [what, text] of packSummaryRows(packed, pack)) log(`${what}: ${text}`);
+      print(JSON.stringify(uploadOutputs(packed.publish), null, 2));
+      return 0;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
   },
 };

@@ -30,6 +30,10 @@ beforeAll(() => {
   mkdirSync(p('out.ova'));
   mkdirSync(p('a-dir'));
   mkdirSync(p('no-templates'));
+  mkdirSync(p('ova-out'));
+  writeFileSync(p('notes.qcow2'), 'these are notes, not a disk\n');
+  execFileSync('mkfifo', [p('pipe.qcow2')]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', p('disk.qcow2'), '64M']);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'plain', '-f', p('plain.key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'sekrit', '-C', 'enc', '-f', p('enc.key')]);
   chmodSync(p('plain.key'), 0o600);
@@ -48,6 +52,19 @@ interface Case {
 
 const warmBoot = () => ['--image', p('img.qcow2'), '--output', p('warm.qcow2'), '--accelerator', 'tcg', '--nested', 'false'];
 const FP = 'SHA256:' + 'A'.repeat(43);
+/** upload-artifact with --image: a real (empty) qcow2, demo-lab's manifest, a new OVA in an existing directory. */
+const packUpload = (over: Record<string, string | undefined> = {}): string[] => {
+  const flags: Record<string, string | undefined> = {
+    image: p('disk.qcow2'),
+    'appliance-dir': 'packer/demo-lab',
+    path: join(p('ova-out'), 'demo-lab-standard-1.0.0.ova'),
+    destination: `file://${p('a-dir')}`,
+    version: '1.0.0',
+    'build-type': 'standard',
+    ...over,
+  };
+  return ['upload-artifact', ...Object.entries(flags).flatMap(([k, v]) => (v === undefined ? [] : [`--${k}`, v]))];
+};
 
 const cases: Case[] = [
   // The parser: unknown options, negative numbers, a value-taking flag followed by another option.
@@ -114,6 +131,19 @@ const cases: Case[] = [
   { name: 'host with a line break', args: () => ['vlab-warm', '--host', 'a\n::error::b', '--port', '22', '--ssh-key-path', p('plain.key')], line: /^labforge vlab-warm: host: .* contains a line break/ },
   { name: 'ssh-diagnose username with a line break', args: () => ['ssh-diagnose', '--port', '22', '--username', 'u\n::error::x'], line: /^labforge ssh-diagnose: username: .* contains a line break/ },
   { name: 'git-sha with shell text', args: () => ['pack-ova', '--image', p('img.qcow2'), '--version', '1.0.0', '--git-sha', "'; rm -rf /"], line: /^labforge pack-ova: git-sha: .* is not a commit hash/ },
+
+  // upload-artifact --image: the disk, the appliance and the OVA to write, all checked before packing or sending.
+  { name: 'upload-artifact --image does not exist', args: () => packUpload({ image: p('absent.qcow2') }), line: /^labforge upload-artifact: image: .*absent\.qcow2 does not exist \(give the path of the disk image to pack/ },
+  { name: 'upload-artifact --image is a directory', args: () => packUpload({ image: p('a-dir') }), line: /^labforge upload-artifact: image: .*a-dir is a directory, expected a file/ },
+  { name: 'upload-artifact --image /dev/zero', args: () => packUpload({ image: '/dev/zero' }), line: /^labforge upload-artifact: image: \/dev\/zero is not a regular file/ },
+  { name: 'upload-artifact --image is a text file', args: () => packUpload({ image: p('notes.qcow2') }), line: /^labforge upload-artifact: image: .*notes\.qcow2 is not a disk image/ },
+  { name: 'upload-artifact --image is a FIFO', args: () => packUpload({ image: p('pipe.qcow2') }), line: /^labforge upload-artifact: image: .*pipe\.qcow2 is not a regular file/ },
+  { name: 'upload-artifact --image without --appliance-dir', args: () => packUpload({ 'appliance-dir': undefined }), line: /^labforge upload-artifact: appliance-dir: is required with image \(give the directory holding appliance\.yml/ },
+  { name: 'upload-artifact --appliance-dir without appliance.yml', args: () => packUpload({ 'appliance-dir': p('a-dir') }), line: /^labforge upload-artifact: appliance-dir: .*a-dir\/appliance\.yml does not exist/ },
+  { name: 'upload-artifact --profile unknown', args: () => packUpload({ profile: 'huge' }), line: /^labforge upload-artifact: profile: 'huge' is not a resource profile of demo-lab \(use one of: / },
+  { name: 'upload-artifact --image with a --path not ending in .ova', args: () => packUpload({ path: join(p('ova-out'), 'demo-lab.tar') }), line: /^labforge upload-artifact: path: '.*demo-lab\.tar' does not end in \.ova/ },
+  { name: 'upload-artifact --profile without --image', args: () => ['upload-artifact', '--path', p('img.qcow2'), '--destination', `file://${p('a-dir')}`, '--profile', 'tiny'], line: /^labforge upload-artifact: profile: is set without image/ },
+  { name: 'upload-artifact --appliance-dir without --image', args: () => ['upload-artifact', '--path', p('img.qcow2'), '--destination', `file://${p('a-dir')}`, '--appliance-dir', 'packer/demo-lab'], line: /^labforge upload-artifact: appliance-dir: is set without image/ },
 ];
 
 /** Runs every case once, two at a time (two CPU cores serve the whole machine), before the assertions. */
