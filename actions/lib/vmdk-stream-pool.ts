@@ -18,7 +18,12 @@ export interface CompressedBatch {
   bytes: Buffer;
   /** Grain index and byte offset within `bytes` of each grain written (all-zero grains are left out). */
   grains: { grain: number; offset: number }[];
+  /** The input buffer, given back: the caller may read the next batch into it. */
+  input: ArrayBuffer;
 }
+
+/** The most a framed grain takes: marker (12 bytes) + zlib's worst case for 64 KiB, in whole sectors. */
+export const MAX_FRAMED_GRAIN = Math.ceil((12 + GRAIN_BYTES + 6 + 5 * Math.ceil(GRAIN_BYTES / 16384)) / SECTOR) * SECTOR;
 
 /**
  * The incompressible-grain check (docs/adr/003-ova-packing.md, "Incompressible grains"). zlib at any level
@@ -66,9 +71,13 @@ function incompressible(grain, level) {
   }
   return bits >= MIN_ENTROPY;
 }
+// Output buffers handed back by the main thread once written (m.spare): reused, so that no batch touches
+// fresh memory (page faults cost more than the copy on some hosts).
+const spare = [];
 parentPort.on('message', (m) => {
   try {
-    const data = Buffer.from(m.data);
+    if (m.spare) for (const b of m.spare) if (spare.length < 8) spare.push(b);
+    const data = Buffer.from(m.data, 0, m.grains.length * GRAIN);
     const framed = [];
     const index = [];
     let size = 0;
@@ -81,15 +90,19 @@ parentPort.on('message', (m) => {
       index.push(m.grains[i], size, z.length);
       size += length;
     }
-    const out = new ArrayBuffer(size);
-    const view = Buffer.from(out);
+    let out = spare.findIndex((b) => b.byteLength >= size);
+    out = out >= 0 ? spare.splice(out, 1)[0] : new ArrayBuffer(Math.max(size, m.capacity));
+    const view = Buffer.from(out, 0, size);
     for (let k = 0; k < framed.length; k++) {
       const at = index[3 * k + 1];
       view.writeBigUInt64LE(BigInt(index[3 * k]) * BigInt(SECTORS), at);
       view.writeUInt32LE(index[3 * k + 2], at + 8);
       framed[k].copy(view, at + 12);
+      // A reused buffer holds an earlier batch: the padding to the sector must be zeros again.
+      const end = k + 1 < framed.length ? index[3 * (k + 1) + 1] : size;
+      view.fill(0, at + 12 + framed[k].length, end);
     }
-    parentPort.postMessage({ id: m.id, bytes: out, index }, [out]);
+    parentPort.postMessage({ id: m.id, bytes: out, size, index, input: m.data }, [out, m.data]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String(e && e.stack || e) });
   }
@@ -116,6 +129,9 @@ export class CompressionPool {
   private nextId = 0;
   private failure: Error | undefined;
   private closed = false;
+  /** Output buffers the caller is done with, on their way back to a worker. */
+  private readonly spare: ArrayBuffer[] = [];
+  private capacity = 0;
 
   /**
    * @param threads worker threads
@@ -140,11 +156,15 @@ export class CompressionPool {
     }
   }
 
-  /** Compresses the grains `grains` (their 64 KiB each, in order, in `data`, which is transferred). */
+  /**
+   * Compresses the grains `grains` (their 64 KiB each, in order, at the start of `data`, which is
+   * transferred and given back as the result's `input`).
+   */
   compress(grains: number[], data: ArrayBuffer): Promise<CompressedBatch> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('the compression pool is closed'));
-    if (data.byteLength !== grains.length * GRAIN_BYTES) return Promise.reject(new Error(`a batch of ${grains.length} grains needs ${grains.length * GRAIN_BYTES} bytes, not ${data.byteLength}`));
+    if (data.byteLength < grains.length * GRAIN_BYTES) return Promise.reject(new Error(`a batch of ${grains.length} grains needs ${grains.length * GRAIN_BYTES} bytes, not ${data.byteLength}`));
+    this.capacity = Math.max(this.capacity, grains.length * MAX_FRAMED_GRAIN);
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, grains, data, resolve, reject });
       this.dispatch();
@@ -156,20 +176,27 @@ export class CompressionPool {
       const w = this.idle.pop()!;
       const t = this.queue.shift()!;
       this.running.set(w, t);
-      w.postMessage({ id: t.id, grains: t.grains, data: t.data, level: this.level, store: this.storeIncompressible }, [t.data]);
+      const spare = this.spare.splice(0, 2);
+      w.postMessage({ id: t.id, grains: t.grains, data: t.data, level: this.level, store: this.storeIncompressible, capacity: this.capacity, spare }, [t.data, ...spare]);
     }
   }
 
-  private done(w: Worker, m: { id: number; bytes?: ArrayBuffer; index?: number[]; error?: string }): void {
+  /** Gives a result's `bytes` back once it is written and nothing refers to it any more (reused by a worker). */
+  recycle(bytes: Buffer): void {
+    const b = bytes.buffer as ArrayBuffer;
+    if (!this.closed && bytes.byteOffset === 0 && b.byteLength >= this.capacity && this.spare.length < 8) this.spare.push(b);
+  }
+
+  private done(w: Worker, m: { id: number; bytes?: ArrayBuffer; size?: number; index?: number[]; input?: ArrayBuffer; error?: string }): void {
     const t = this.running.get(w);
     this.running.delete(w);
     if (!this.closed) this.idle.push(w);
     if (!t) return;
-    if (m.error !== undefined || !m.bytes || !m.index) t.reject(new Error(`compressing grains failed: ${m.error ?? 'no result'}`));
+    if (m.error !== undefined || !m.bytes || !m.index || !m.input || m.size === undefined) t.reject(new Error(`compressing grains failed: ${m.error ?? 'no result'}`));
     else {
       const grains: { grain: number; offset: number }[] = [];
       for (let k = 0; k < m.index.length; k += 3) grains.push({ grain: m.index[k]!, offset: m.index[k + 1]! });
-      t.resolve({ bytes: Buffer.from(m.bytes), grains });
+      t.resolve({ bytes: Buffer.from(m.bytes, 0, m.size), grains, input: m.input });
     }
     this.dispatch();
   }

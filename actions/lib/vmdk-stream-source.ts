@@ -154,9 +154,15 @@ export class VmdkSource {
   }
 
   /** Reads the guest bytes of `grains` (in order, 64 KiB each; what is no data reads as zeros). */
-  async read(grains: number[]): Promise<ArrayBuffer> {
-    const out = new ArrayBuffer(grains.length * GRAIN_BYTES);
-    const view = new Uint8Array(out);
+  /**
+   * Reads the guest data of `grains` into the start of `into` when it is large enough (zeroed first, so
+   * what no extent covers reads as zeros), else into a new buffer; returns the buffer.
+   */
+  async read(grains: number[], into?: ArrayBuffer): Promise<ArrayBuffer> {
+    const need = grains.length * GRAIN_BYTES;
+    const out = into && into.byteLength >= need ? into : new ArrayBuffer(need);
+    const view = new Uint8Array(out, 0, need);
+    if (out === into) view.fill(0);
     // Pieces (buffer position, host offset, length), merged when contiguous in both.
     let pending: { at: number; offset: number; length: number } | undefined;
     const flush = async () => {

@@ -55,7 +55,8 @@ export interface VmdkStreamFacts {
 
 /**
  * Produces the streamOptimized VMDK of `o.image`, buffer by buffer (each a whole number of sectors).
- * `facts` (when given) is filled in before the first buffer. Rejects with VmdkSourceError naming the image
+ * A buffer is the writer's again once the next one is asked for (it is reused for a later batch): write
+ * it, hash it or copy it before that. `facts` (when given) is filled in before the first buffer. Rejects with VmdkSourceError naming the image
  * for a read error or a changed source, and with an Error for a cancellation or a worker failure.
  */
 export async function* streamOptimizedVmdk(o: VmdkStreamOptions, facts?: Partial<VmdkStreamFacts>): AsyncGenerator<Buffer, void, undefined> {
@@ -96,12 +97,14 @@ export async function* streamOptimizedVmdk(o: VmdkStreamOptions, facts?: Partial
     const batches = source.batches(batchGrains);
     const inFlight: Promise<{ grains: number[]; batch: CompressedBatch }>[] = [];
     const maxInFlight = Math.max(4, 4 * threads);
+    /** Input buffers the workers gave back, read into again (no batch touches fresh memory). */
+    const inputs: ArrayBuffer[] = [];
     const fill = () => {
       while (inFlight.length < maxInFlight) {
         const next = batches.next();
         if (next.done) return;
         const grains = next.value;
-        const job = source.read(grains).then((data) => pool!.compress(grains, data).then((batch) => ({ grains, batch })));
+        const job = source.read(grains, inputs.pop()).then((data) => pool!.compress(grains, data).then((batch) => ({ grains, batch })));
         job.catch(() => undefined); // awaited in order below; a rejection is not unhandled meanwhile
         inFlight.push(job);
       }
@@ -117,8 +120,9 @@ export async function* streamOptimizedVmdk(o: VmdkStreamOptions, facts?: Partial
         throw e;
       }
       if (signal?.aborted) throw cancelled();
-      fill();
       const { grains, batch } = result;
+      inputs.push(batch.input);
+      fill();
       const t = Math.floor(grains[0]! / GTES_PER_GT);
       if (t !== tableIndex) {
         const gt = closeTable();
@@ -130,6 +134,8 @@ export async function* streamOptimizedVmdk(o: VmdkStreamOptions, facts?: Partial
       if (batch.bytes.length > 0) {
         advance(batch.bytes.length);
         yield batch.bytes;
+        // The consumer is done with it (it awaits its writes and copies what it keeps: ova-parts.ts).
+        pool.recycle(batch.bytes);
       }
       o.onProgress?.(Math.min(virtualSize, (grains[grains.length - 1]! + 1) * GRAIN_BYTES), virtualSize);
       if (++done % 256 === 0) await source.checkPinned();
