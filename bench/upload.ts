@@ -294,23 +294,33 @@ async function main(): Promise<void> {
     makeImage(image, overlapGiB);
     const [label, target] = targets[targets.length - 1]!;
     const emulatorPid = emulators[emulators.length - 1]!.proc.pid!;
-    const runs: Record<string, { seconds: number; packSeconds: number; size: number; sha256: string; cpuSeconds: number; packCpuSeconds?: number; maxRssMiB: number; emulatorCpu: number }> = {};
-    for (const mode of ['sequential', 'overlap']) {
-      await deleteAll(target);
-      const cpu0 = cpuSeconds(emulatorPid);
-      const r = await runChild(['--pack-publish', mode, '--pack-publish', image, '--pack-publish', target, '--pack-publish', `${mode}.ova`, '--parallelism', String(parallelism), '--chunk-size-mib', String(chunkMiB)]);
-      if (r.code !== 0) throw new Error(`${mode} pack + publish failed`);
-      runs[mode] = { ...(JSON.parse(r.out.trim().split('\n').pop()!) as (typeof runs)[string]), emulatorCpu: cpuSeconds(emulatorPid) - cpu0 };
-    }
-    await deleteAll(target);
     const cores = availableParallelism();
-    const seq = runs.sequential!;
-    const ovl = runs.overlap!;
-    if (seq.sha256 !== ovl.sha256) throw new Error('the two modes published different OVAs');
-    rows.push(
-      `| ${overlapGiB} GiB image → published OVA (${(ovl.size / MiB).toFixed(0)} MiB; ${label}) | pack ${seq.packSeconds.toFixed(1)} s then upload: ${seq.seconds.toFixed(1)} s | published while packing: ${ovl.seconds.toFixed(1)} s (packing ${ovl.packSeconds.toFixed(1)} s), peak RSS ${ovl.maxRssMiB.toFixed(0)} MiB | ${(ovl.seconds / seq.seconds).toFixed(2)}× | goal ≤ 0.7×: ${ovl.seconds / seq.seconds <= 0.7 ? 'met' : '**not met**'}; same SHA-256; CPU floor of the overlapped run on ${cores} cores (its CPU seconds and the emulator's, over the cores) ${((ovl.cpuSeconds + ovl.emulatorCpu) / cores).toFixed(1)} s = ${((ovl.cpuSeconds + ovl.emulatorCpu) / cores / seq.seconds).toFixed(2)}×; CPU s: pack ${(seq.packCpuSeconds ?? 0).toFixed(1)} + upload ${(seq.cpuSeconds - (seq.packCpuSeconds ?? 0)).toFixed(1)} vs ${ovl.cpuSeconds.toFixed(1)} overlapped, emulator ${seq.emulatorCpu.toFixed(1)} vs ${ovl.emulatorCpu.toFixed(1)} (same 2 cores) |`,
-    );
-    console.error(rows[rows.length - 1]);
+    type PackRun = { seconds: number; packSeconds: number; size: number; sha256: string; cpuSeconds: number; packCpuSeconds?: number; maxRssMiB: number; emulatorCpu: number };
+    // The goal's row: the default parallelism. The second row: 2 connections, so that the upload waits on the
+    // (modelled) link rather than on the CPU, as on a runner whose cores are not all busy packing.
+    for (const [conns, isGoal] of [
+      [parallelism, true],
+      [2, false],
+    ] as const) {
+      const runs: Record<string, PackRun> = {};
+      for (const mode of ['sequential', 'overlap']) {
+        await deleteAll(target);
+        const cpu0 = cpuSeconds(emulatorPid);
+        const r = await runChild(['--pack-publish', mode, '--pack-publish', image, '--pack-publish', target, '--pack-publish', `${mode}.ova`, '--parallelism', String(conns), '--chunk-size-mib', String(chunkMiB)]);
+        if (r.code !== 0) throw new Error(`${mode} pack + publish failed`);
+        runs[mode] = { ...(JSON.parse(r.out.trim().split('\n').pop()!) as PackRun), emulatorCpu: cpuSeconds(emulatorPid) - cpu0 };
+      }
+      await deleteAll(target);
+      const seq = runs.sequential!;
+      const ovl = runs.overlap!;
+      if (seq.sha256 !== ovl.sha256) throw new Error('the two modes published different OVAs');
+      const ratio = ovl.seconds / seq.seconds;
+      const floor = (ovl.cpuSeconds + ovl.emulatorCpu) / cores;
+      rows.push(
+        `| ${overlapGiB} GiB image → published OVA (${(ovl.size / MiB).toFixed(0)} MiB; ${label}, ${conns} connections) | pack ${seq.packSeconds.toFixed(1)} s then upload: ${seq.seconds.toFixed(1)} s | published while packing: ${ovl.seconds.toFixed(1)} s (packing ${ovl.packSeconds.toFixed(1)} s), peak RSS ${ovl.maxRssMiB.toFixed(0)} MiB | ${ratio.toFixed(2)}× | ${isGoal ? `goal ≤ 0.7×: ${ratio <= 0.7 ? 'met' : '**not met**'}` : 'link-bound (no goal)'}; same SHA-256; CPU floor of the overlapped run on ${cores} cores (its CPU seconds and the emulator's, over the cores) ${floor.toFixed(1)} s = ${(floor / seq.seconds).toFixed(2)}×; CPU s: pack ${(seq.packCpuSeconds ?? 0).toFixed(1)} + upload ${(seq.cpuSeconds - (seq.packCpuSeconds ?? 0)).toFixed(1)} vs ${ovl.cpuSeconds.toFixed(1)} overlapped, emulator ${seq.emulatorCpu.toFixed(1)} vs ${ovl.emulatorCpu.toFixed(1)} |`,
+      );
+      console.error(rows[rows.length - 1]);
+    }
   } finally {
     for (const e of emulators) {
       e.proc.kill('SIGTERM');
