@@ -3,6 +3,7 @@ import { readUploadAppliance, uploadOutputs, uploadRelease, type UploadReleaseRe
 import { formatBytes, formatThroughput } from '../lib/transfer-progress.js';
 import { packSummaryRows, publishWhilePacking } from '../lib/upload-pack.js';
 import { readUploadInputs } from '../lib/upload-pack-options.js';
+import { untilTerminated } from '../lib/termination.js';
 
 await runAction('upload-artifact', {
   main: async () => {
@@ -14,18 +15,9 @@ await runAction('upload-artifact', {
     if (pack) {
       // With image: pack the OVA at path and publish it while it is packed. A cancelled job stops the packing
       // (and the upload, which then publishes nothing).
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      try {
-        const packed = await publishWhilePacking({ upload: options, pack, signal: controller.signal, log });
-        r = packed.publish;
-        packRows = packSummaryRows(packed, pack);
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+      const packed = await untilTerminated((signal) => publishWhilePacking({ upload: options, pack, signal, log }));
+      r = packed.publish;
+      packRows = packSummaryRows(packed, pack);
     } else {
       r = await uploadRelease({ ...options, ...(appliance ? { appliance } : {}), log });
     }

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { fetchPublishedStandard, fetchStandardOutputs, readFetchStandardOptions, writeGithubOutputs } from '../../actions/lib/standard-source.js';
+import { untilTerminated } from '../../actions/lib/termination.js';
 
 export const fetchStandardCommand: Command = {
   name: 'fetch-standard',
@@ -28,19 +29,10 @@ export const fetchStandardCommand: Command = {
   ].join('\n'),
   run: async ({ get, log, print }) => {
     const options = await readFetchStandardOptions(get);
-    const controller = new AbortController();
-    const stop = () => controller.abort(new Error('cancelled'));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const result = await fetchPublishedStandard({ ...options, log, signal: controller.signal });
-      const outputs = fetchStandardOutputs(result);
-      if (options.githubOutput) await writeGithubOutputs(process.env.GITHUB_OUTPUT!, outputs);
-      print(JSON.stringify({ found: result.found, image: outputs.image, sha256: outputs.sha256, uri: outputs.uri }, null, 2));
-      return 0;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const result = await untilTerminated((signal) => fetchPublishedStandard({ ...options, log, signal }), () => new Error('cancelled'));
+    const outputs = fetchStandardOutputs(result);
+    if (options.githubOutput) await writeGithubOutputs(process.env.GITHUB_OUTPUT!, outputs);
+    print(JSON.stringify({ found: result.found, image: outputs.image, sha256: outputs.sha256, uri: outputs.uri }, null, 2));
+    return 0;
   },
 };

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { packOva, readPackOvaOptions } from '../../actions/lib/ova-pack.js';
+import { untilTerminated } from '../../actions/lib/termination.js';
 
 export const packOvaCommand: Command = {
   name: 'pack-ova',
@@ -28,17 +29,8 @@ export const packOvaCommand: Command = {
   run: async ({ get, log, print }) => {
     const options = await readPackOvaOptions(get);
     if (get('appliance').trim() === '') log(`note: no --appliance: the OVF declares ${options.os.description} with ${options.cpus} vCPU(s) and ${options.memoryMiB} MiB`);
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const result = await packOva({ ...options, log, signal: controller.signal });
-      print(JSON.stringify(result, null, 2));
-      return 0;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const result = await untilTerminated((signal) => packOva({ ...options, log, signal }));
+    print(JSON.stringify(result, null, 2));
+    return 0;
   },
 };

@@ -2,6 +2,7 @@ import type { Command, FlagSpec } from '../command.js';
 import { readUploadAppliance, uploadOutputs, uploadRelease } from '../../actions/lib/release-upload.js';
 import { packSummaryRows, publishWhilePacking } from '../../actions/lib/upload-pack.js';
 import { readUploadInputs } from '../../actions/lib/upload-pack-options.js';
+import { untilTerminated } from '../../actions/lib/termination.js';
 
 /** Flags shared by `labforge upload` and `labforge portal` (same names as the action inputs). */
 export const destinationFlags: Record<string, FlagSpec> = {
@@ -60,18 +61,9 @@ export const uploadCommand: Command = {
     }
     // With --image: pack the OVA at --path and publish it while it is packed. SIGINT/SIGTERM stop the packing
     // (and the upload, which then publishes nothing).
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const packed = await publishWhilePacking({ upload: options, pack, signal: controller.signal, log });
-      for (const [what, text] of packSummaryRows(packed, pack)) log(`${what}: ${text}`);
-      print(JSON.stringify(uploadOutputs(packed.publish), null, 2));
-      return 0;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const packed = await untilTerminated((signal) => publishWhilePacking({ upload: options, pack, signal, log }));
+    for (const [what, text] of packSummaryRows(packed, pack)) log(`${what}: ${text}`);
+    print(JSON.stringify(uploadOutputs(packed.publish), null, 2));
+    return 0;
   },
 };

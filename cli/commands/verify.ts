@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { formatOvaCheckReport, readVerifyOvaOptions, verifyOva } from '../../actions/lib/ova-check.js';
+import { untilTerminated } from '../../actions/lib/termination.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -26,17 +27,8 @@ export const verifyCommand: Command = {
   ].join('\n'),
   run: async ({ get, positionals, log, print }) => {
     const options = await readVerifyOvaOptions(get, positionals);
-    const controller = new AbortController();
-    const stop = () => controller.abort(new Error('cancelled'));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const report = await verifyOva({ ...options, log, signal: controller.signal });
-      print(get('json') === 'true' ? JSON.stringify(report, null, 2) : formatOvaCheckReport(report));
-      return 0;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const report = await untilTerminated((signal) => verifyOva({ ...options, log, signal }), () => new Error('cancelled'));
+    print(get('json') === 'true' ? JSON.stringify(report, null, 2) : formatOvaCheckReport(report));
+    return 0;
   },
 };
