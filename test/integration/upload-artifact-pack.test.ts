@@ -8,13 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { readOvaProperties, readOvfDescriptor } from '../../actions/lib/ova-read.js';
 import { GcsEmulator } from '../support/gcs-emulator.js';
 import { repoRoot, runBundledAction } from '../support/run-action.js';
+import { entryRange, vmdkInOva } from '../support/ova-entries.js';
 
 const MiB = 1024 * 1024;
 const VIRTUAL = 40 * MiB;
@@ -43,25 +44,6 @@ function makeImage(path: string, randomMiB: number): void {
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** The byte offset and size of an entry's data in an OVA, from its ustar headers. */
-function entryRange(ova: string, entry: string): { offset: number; size: number } {
-  const fd = openSync(ova, 'r');
-  try {
-    for (let offset = 0; ; ) {
-      const h = Buffer.alloc(512);
-      readSync(fd, h, 0, 512, offset);
-      if (h.every((b) => b === 0)) throw new Error(`${entry} is not in ${ova}`);
-      const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim(), 8);
-      if (h.subarray(0, 100).toString('latin1').replace(/\0.*$/, '') === entry) return { offset: offset + 512, size };
-      offset += 512 + Math.ceil(size / 512) * 512;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** qemu-img's view of the VMDK inside an OVA, read in place. */
-const vmdkInOva = (ova: string, r: { offset: number; size: number }) => `json:${JSON.stringify({ driver: 'vmdk', file: { driver: 'raw', offset: r.offset, size: r.size, file: { driver: 'file', filename: ova } } })}`;
 
 /**
  * Checks an OVA as an importer would: the descriptor first, the manifest verified with sha256sum, and the
