@@ -129,7 +129,7 @@ function makeImage(path: string, gib: number): void {
 }
 
 function startChild(args: string[]): { child: ChildProcess; done: Promise<{ out: string; code: number | null }> } {
-  const child = spawn(process.execPath, [self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return { child, done: new Promise((res) => child.on('close', (code) => res({ out, code }))) };
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
   const wanMiBps = Number(values['wan-mibps']);
   const startEmulator = (sub: string, mibps: number) => {
     spawnSync('mkdir', ['-p', join(work, sub)]);
-    const proc = spawn(process.execPath, [self, '--serve-emulator', join(work, sub), '--stream-mibps', String(mibps)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [...process.execArgv, self, '--serve-emulator', join(work, sub), '--stream-mibps', String(mibps)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const ready = new Promise<string>((res, rej) => {
       proc.stdout!.once('data', (d: Buffer) => res((JSON.parse(d.toString()) as { endpoint: string }).endpoint));
       proc.once('exit', () => rej(new Error('the emulator exited')));

@@ -186,6 +186,13 @@ describe('build-on-demand, standard 0.2.0 with upload', () => {
     expect(stepOf(jobOf(run, 'build'), /Warm the lab/).outcome).toBe('skipped');
   });
 
+  it('packed the OVA in the upload step, publishing it while it packed (Packer only built the disk)', () => {
+    const build = jobOf(run, 'build');
+    expect(stepOf(build, /Packer/).outputs.ova ?? '').toBe('');
+    expect(stepOf(build, /publish it while it packs/).outcome).toBe('success');
+    expect(build.summary).toContain('Published demo-lab v0.2.0 standard (packed and published at once)');
+  });
+
   it('publishes the OVA, its checksum and metadata under releases/v0.2.0/standard, listed by the catalog and portal; attests it', async () => {
     const { digest } = await expectPublished('0.2.0', 'standard');
     expectAttested(run, '0.2.0', 'standard', digest);
@@ -218,6 +225,9 @@ describe('build-on-demand, prewarmed 0.2.0 with upload (after the standard 0.2.0
     expect(stepOf(build, /published standard/).outputs.found).toBe('true');
     expect(stepOf(build, /Packer/).outcome).toBe('skipped');
     expect(stepOf(build, /Warm the lab/).outcome).toBe('success');
+    // The warmed disk was packed by the upload step, which published the OVA while it packed.
+    expect(stepOf(build, /Pack the pre-warmed OVA/).outcome).toBe('skipped');
+    expect(build.summary).toContain('Published demo-lab v0.2.0 prewarmed (packed and published at once)');
   });
 
   it('warmed in order (init, the readiness proof, then the marker), and left no QEMU running', () => {

@@ -6,13 +6,17 @@
  * an action refuses fails here, not in a KVM job after an hour of building.
  */
 import { describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Evaluator, Lexer, Parser, data } from '@actions/expressions';
 import { parseRunnerLabels } from '../../actions/lib/build-decision.js';
 import { readBuildReleaseOptions } from '../../actions/lib/build-release.js';
 import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { readUploadOptions } from '../../actions/lib/upload-options.js';
+import { readUploadAppliance } from '../../actions/lib/release-upload.js';
+import { readUploadInputs } from '../../actions/lib/upload-pack-options.js';
 import { repoRoot } from '../support/run-action.js';
 import { readYamlFile, type Job, type Step } from '../support/workflow-files.js';
 
@@ -171,6 +175,50 @@ describe('overwrite comes from detect-build-type, not from the ref name', () => 
   it('build.yml exports detect\'s overwrite output and the upload reads only it', () => {
     expect((buildJobs['detect']?.['outputs'] as Record<string, string>)['overwrite']).toBe('${{ steps.detect.outputs.overwrite }}');
     expect(step('build', 'upload').with?.['overwrite']).toBe('${{ needs.detect.outputs.overwrite }}');
+  });
+});
+
+describe('with upload, the upload step packs the built disk and publishes it while it packs (issue 16)', () => {
+  const inputs = { ...callInputs('build-on-demand.yml', { LABFORGE_DESTINATION: 'file:///srv/labs' }, { build_type: 'prewarmed', version: '1.4.0', upload: true }), appliance: join(repoRoot, 'packer', 'demo-lab') };
+  /** Packer's `package` for a run: what the Packer step packs itself. */
+  const packerPackage = (warm: boolean, upload: boolean) => asStepInput(step('build', 'packer').with?.['package'], { inputs: { ...inputs, upload }, needs: { detect: { outputs: { warm: String(warm) } } } });
+
+  it('Packer packs only a standard build without upload; pack-ova only a pre-warmed one without upload', () => {
+    expect([packerPackage(false, false), packerPackage(false, true), packerPackage(true, false), packerPackage(true, true)]).toEqual(['ova', 'none', 'none', 'none']);
+    const packStep = (buildJobs['build']?.steps ?? []).find((s) => s.name === 'Pack the pre-warmed OVA');
+    const runs = (warm: boolean, upload: boolean) => evaluate(String(packStep?.if), { inputs: { ...inputs, upload }, needs: { detect: { outputs: { warm: String(warm) } } } }).coerceString() === 'true';
+    expect([runs(false, false), runs(false, true), runs(true, false), runs(true, true)]).toEqual([false, false, true, false]);
+  });
+
+  it.each([
+    ['prewarmed', 'warm'],
+    ['standard', 'packer'],
+  ] as const)('%s: upload-artifact accepts the evaluated inputs and packs %s\'s image into the OVA the next step locates', async (buildType, from) => {
+    const work = mkdtempSync(join(tmpdir(), 'labforge-wf-eval-'));
+    try {
+      mkdirSync(join(work, 'out'));
+      const image = join(work, 'disk.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
+      const name = `demo-lab-${buildType}-1.4.0`;
+      const context: Context = {
+        inputs,
+        env: { LABFORGE_WORK: work },
+        github: { event_name: 'workflow_dispatch', ref_type: 'branch', ref_name: 'main' },
+        needs: { detect: { outputs: { appliance: 'demo-lab', 'build-type': buildType, version: '1.4.0', overwrite: 'false', warm: String(buildType === 'prewarmed'), 'artifact-name': name } } },
+        steps: { [from]: { outputs: { image } } },
+      };
+      const get = inputsFrom(uploadInputs(context));
+      const { upload, pack } = await readUploadInputs(get, readUploadAppliance(get));
+      expect(pack).toMatchObject({ image, out: join(work, 'out', `${name}.ova`), appliance: { name: 'demo-lab' } });
+      expect(upload).toMatchObject({ version: '1.4.0', buildType, overwrite: false });
+      // The step after the upload looks for the OVA exactly there.
+      const locate = step('build', 'ova');
+      const env = Object.fromEntries(Object.entries(locate.env ?? {}).map(([k, v]) => [k, asStepInput(v, context)]));
+      expect(env).toMatchObject({ NAME: name, UPLOAD: 'true' });
+      expect(String(locate.run)).toContain('if [ "$WARM" = true ] || [ "$UPLOAD" = true ]; then ova="$LABFORGE_WORK/out/$NAME.ova"');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
 
