@@ -315,7 +315,7 @@ describe('failure paths', () => {
     expect(run.conclusion).toBe('failure');
     const build = jobOf(run, 'build');
     expect(stepOf(build, /Packer/).outcome).toBe('failure');
-    expect(stepOf(build, /Upload/).outcome).toBe('skipped');
+    expect(stepOf(build, /publish it while it packs/).outcome).toBe('skipped');
     expect(stepOf(build, /Keep the Packer log/).outcome).toBe('success');
     const logDir = join(run.runDir, 'artifacts', 'demo-lab-standard-0.4.0-packer-log');
     const logs = readdirSync(logDir, { recursive: true, encoding: 'utf8' });

@@ -14,6 +14,7 @@ import { InputError, inputsFrom } from '../../actions/lib/inputs.js';
 import { runCli } from '../support/run-cli.js';
 import { writeOvaFixture } from '../support/ova-fixture.js';
 import { entryRange, vmdkInOva } from '../support/ova-entries.js';
+import { makeDataImage } from '../support/disk-image.js';
 
 let dir: string;
 let image: string;
@@ -33,21 +34,6 @@ async function ovfFacts(ova: string): Promise<{ osId: string; osType: string; os
   return { osId: String(os['@_ovf:id']), osType: os['@_vmw:osType']!, osDescription: os['Description']!, cpus: quantity(3), memoryMiB: quantity(4), product: String((vs['ProductSection'] as Record<string, unknown>)['Product']) };
 }
 
-/** A qcow2 with real data: random (incompressible), text (compressible), and holes. */
-function makeImage(path: string, virtualBytes: number, randomMiB: number): void {
-  const raw = `${path}.raw`;
-  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(virtualBytes)]);
-  execFileSync('dd', [`if=/dev/urandom`, `of=${raw}`, 'bs=1M', `count=${randomMiB}`, 'conv=notrunc', 'status=none']);
-  const text = Buffer.from(Array.from({ length: 60000 }, (_, i) => `log line ${i}: the lab is warming up\n`).join(''));
-  const fd = openSync(raw, 'r+');
-  try {
-    writeFileSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
-  rmSync(raw);
-}
 
 interface Entry {
   name: string;
@@ -113,7 +99,7 @@ function expectSchemaOrder(actual: string[], order: readonly string[]): void {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'labforge-ova-pack-'));
   image = join(dir, 'guest.qcow2');
-  makeImage(image, VIRTUAL, 16);
+  makeDataImage(image, { virtualBytes: VIRTUAL, randomMiB: 16, textLines: 60000 });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -244,7 +230,7 @@ describe('packOva: keeping intermediates, failures and cancellation', () => {
   it('stops qemu-img and removes the partial OVA when cancelled', async () => {
     const sub = mkdtempSync(join(dir, 'cancel-'));
     const big = join(sub, 'big.qcow2');
-    makeImage(big, 512 * 1024 * 1024, 384);
+    makeDataImage(big, { virtualBytes: 512 * 1024 * 1024, randomMiB: 384, textLines: 60000 });
     const controller = new AbortController();
     const lines: string[] = [];
     const pending = packOva({ image: big, out: join(sub, 'c.ova'), ...HEDGEHOG, buildType: 'standard', version: '1.0.0', signal: controller.signal, log: (l) => lines.push(l), progressIntervalMs: 100, vmdkWriter: 'qemu-img' });

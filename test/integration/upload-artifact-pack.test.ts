@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -16,6 +16,7 @@ import { readOvaProperties, readOvfDescriptor } from '../../actions/lib/ova-read
 import { GcsEmulator } from '../support/gcs-emulator.js';
 import { repoRoot, runBundledAction } from '../support/run-action.js';
 import { entryRange, vmdkInOva } from '../support/ova-entries.js';
+import { makeDataImage } from '../support/disk-image.js';
 
 const MiB = 1024 * 1024;
 const VIRTUAL = 40 * MiB;
@@ -26,21 +27,6 @@ let emulator: GcsEmulator;
 let dir: string;
 let image: string;
 
-/** A qcow2 with data: `randomMiB` of random bytes (incompressible), then log text (compressible), then holes. */
-function makeImage(path: string, randomMiB: number): void {
-  const raw = `${path}.raw`;
-  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(VIRTUAL)]);
-  execFileSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${randomMiB}`, 'conv=notrunc', 'status=none']);
-  const text = Buffer.from(Array.from({ length: 30000 }, (_, i) => `log line ${i}: the lab is warming up\n`).join(''));
-  const fd = openSync(raw, 'r+');
-  try {
-    writeFileSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
-  rmSync(raw);
-}
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -83,7 +69,7 @@ beforeAll(async () => {
   emulator = await GcsEmulator.start({ buckets: ['pack-labs'] });
   dir = mkdtempSync(join(tmpdir(), 'labforge-upload-pack-'));
   image = join(dir, 'guest.qcow2');
-  makeImage(image, 4);
+  makeDataImage(image, { virtualBytes: VIRTUAL, randomMiB: 4, textLines: 30000 });
 });
 afterAll(async () => {
   await emulator.stop();

@@ -8,33 +8,20 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOvaProperties } from '../../actions/lib/ova-read.js';
 import { GcsEmulator } from '../support/gcs-emulator.js';
 import { repoRoot } from '../support/run-action.js';
 import { runCli } from '../support/run-cli.js';
+import { makeDataImage } from '../support/disk-image.js';
 
 const MiB = 1024 * 1024;
 const name = 'demo-lab-standard-1.0.0';
 let dir: string;
 let image: string;
 
-/** A 40 MiB qcow2 holding `randomMiB` of random bytes (incompressible), then log text (compressible), then holes. */
-function makeImage(path: string, randomMiB: number): void {
-  const raw = `${path}.raw`;
-  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(40 * MiB)]);
-  execFileSync('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${randomMiB}`, 'conv=notrunc', 'status=none']);
-  const fd = openSync(raw, 'r+');
-  try {
-    writeFileSync(fd, Array.from({ length: 30000 }, (_, i) => `log line ${i}: the lab is warming up\n`).join(''));
-  } finally {
-    closeSync(fd);
-  }
-  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path]);
-  rmSync(raw);
-}
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -59,7 +46,7 @@ const packArgs = (out: string, destination: string, extra: string[] = []) => [
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'labforge-upload-cli-pack-'));
   image = join(dir, 'guest.qcow2');
-  makeImage(image, 4);
+  makeDataImage(image, { virtualBytes: 40 * MiB, randomMiB: 4, textLines: 30000 });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
