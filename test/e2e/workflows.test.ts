@@ -30,6 +30,7 @@ import { GitHubApiStandIn } from '../support/github-api-standin.js';
 import { repoRoot } from '../support/run-action.js';
 import { ensureDemoBase } from '../support/tiny-guest.js';
 import { formatTimings, runWorkflow, type JobRun, type RunWorkflowOptions, type WorkflowRun } from '../support/workflow-runner/index.js';
+import { importerReads } from '../support/ova-importer.js';
 
 const REPO = 'labforge-e2e/labforge';
 const TOKEN = 'ghs_workflow_e2e_token_0123456789abcdef';
@@ -132,6 +133,9 @@ async function expectPublished(version: string, buildType: 'standard' | 'prewarm
   const ovf = execFileSync('tar', ['-xOf', ova, `${name}.ovf`], { encoding: 'utf8' });
   expect(ovf).toContain(buildType);
   expect(ovf).toContain('ovf:id="96"');
+  // A real importer takes it: virt-v2v verifies the manifest and reads the descriptor.
+  const imported = importerReads(ova);
+  expect([imported.status, imported.facts['source name'], imported.disks]).toEqual([0, name, ['\t0 [scsi]']]);
   return { ova, digest, metadata };
 }
 

@@ -7,7 +7,6 @@
  * disk or the descriptor is refused by the same importer, so the test can fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,22 +14,12 @@ import { packOva, type PackOvaOptions } from '../../actions/lib/ova-pack.js';
 import { GENERIC_LINUX_64 } from '../../actions/lib/ovf-descriptor.js';
 import { makeDataImage } from '../support/disk-image.js';
 import { entryRange } from '../support/ova-entries.js';
+import { importerReads } from '../support/ova-importer.js';
 
 const MiB = 1024 * 1024;
 const NAME = 'demo-lab-standard-1.0.0';
 let dir: string;
 let image: string;
-
-/** virt-v2v's reading of an OVA: its exit status and the source facts it printed. */
-function importerReads(ova: string): { status: number | null; text: string; facts: Record<string, string>; disks: string[] } {
-  // -o null: nothing would be written anywhere; --print-source stops after reading the source.
-  const r = spawnSync('virt-v2v', ['-i', 'ova', ova, '-o', 'null', '--print-source'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, LIBGUESTFS_BACKEND: 'direct' } });
-  const text = `${r.stdout}${r.stderr}`;
-  const facts: Record<string, string> = {};
-  for (const m of text.matchAll(/^\s*([a-zA-Z ]+): (.+)$/gm)) facts[m[1]!.trim()] = m[2]!.trim();
-  const disks = /^disks:\n((?:\t.*\n)*)/m.exec(text)?.[1]?.split('\n').filter(Boolean) ?? [];
-  return { status: r.status, text, facts, disks };
-}
 
 const base = (): PackOvaOptions => ({ image, out: '', appliance: 'demo-lab', buildType: 'standard', version: '1.0.0', os: GENERIC_LINUX_64, cpus: 3, memoryMiB: 1536, buildDate: new Date('2026-01-01T00:00:00Z'), gitSha: 'importer' });
 
