@@ -18,7 +18,9 @@
  * 4. Publishing while packing (issue 16): a flattened qcow2 (per 4 MiB: 1 MiB random, 1 MiB log text, 2 MiB
  *    hole; --overlap-gib, 2 GiB, 0.5 GiB with --quick) → a published, verified OVA on the emulator whose
  *    connections are capped at --wan-mibps: packOva with the streamed upload as its part sink vs packOva
- *    then the upload of the finished file; each in a fresh process, same parallelism and part size.
+ *    then the upload of the finished file; each in a fresh process, same parallelism and part size; the two
+ *    modes alternate, --overlap-repeat times (3, 1 with --quick), and each row takes each mode's fastest run:
+ *    on this host the same pack varies by 30 % in CPU seconds from one run to the next.
  * Files live under --dir and are deleted at the end.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
       'wan-mibps': { type: 'string', default: '32' },
       'resume-only': { type: 'boolean', default: false },
       'overlap-gib': { type: 'string' },
+      'overlap-repeat': { type: 'string' },
       'overlap-only': { type: 'boolean', default: false },
       'pack-publish': { type: 'string', multiple: true },
       measure: { type: 'string', multiple: true },
@@ -290,6 +293,8 @@ async function main(): Promise<void> {
     // 4. Image → published, verified OVA: overlapped vs pack then upload, on the capped emulator.
     const overlapGiB = Number(values['overlap-gib'] ?? (values.quick ? '0.5' : '2'));
     if (!(overlapGiB > 0)) throw new Error(`--overlap-gib: '${values['overlap-gib']}' is not a positive GiB size`);
+    const overlapRepeat = Number(values['overlap-repeat'] ?? (values.quick ? '1' : '3'));
+    if (!Number.isInteger(overlapRepeat) || overlapRepeat < 1) throw new Error(`--overlap-repeat: '${values['overlap-repeat']}' is not a whole number ≥ 1`);
     const image = join(work, `flat-${overlapGiB}g.qcow2`);
     makeImage(image, overlapGiB);
     const [label, target] = targets[targets.length - 1]!;
@@ -303,12 +308,15 @@ async function main(): Promise<void> {
       [2, false],
     ] as const) {
       const runs: Record<string, PackRun> = {};
-      for (const mode of ['sequential', 'overlap']) {
-        await deleteAll(target);
-        const cpu0 = cpuSeconds(emulatorPid);
-        const r = await runChild(['--pack-publish', mode, '--pack-publish', image, '--pack-publish', target, '--pack-publish', `${mode}.ova`, '--parallelism', String(conns), '--chunk-size-mib', String(chunkMiB)]);
-        if (r.code !== 0) throw new Error(`${mode} pack + publish failed`);
-        runs[mode] = { ...(JSON.parse(r.out.trim().split('\n').pop()!) as PackRun), emulatorCpu: cpuSeconds(emulatorPid) - cpu0 };
+      for (let n = 0; n < overlapRepeat; n++) {
+        for (const mode of ['sequential', 'overlap']) {
+          await deleteAll(target);
+          const cpu0 = cpuSeconds(emulatorPid);
+          const r = await runChild(['--pack-publish', mode, '--pack-publish', image, '--pack-publish', target, '--pack-publish', `${mode}.ova`, '--parallelism', String(conns), '--chunk-size-mib', String(chunkMiB)]);
+          if (r.code !== 0) throw new Error(`${mode} pack + publish failed`);
+          const run = { ...(JSON.parse(r.out.trim().split('\n').pop()!) as PackRun), emulatorCpu: cpuSeconds(emulatorPid) - cpu0 };
+          if (!runs[mode] || run.seconds < runs[mode].seconds) runs[mode] = run;
+        }
       }
       await deleteAll(target);
       const seq = runs.sequential!;
@@ -316,8 +324,12 @@ async function main(): Promise<void> {
       if (seq.sha256 !== ovl.sha256) throw new Error('the two modes published different OVAs');
       const ratio = ovl.seconds / seq.seconds;
       const floor = (ovl.cpuSeconds + ovl.emulatorCpu) / cores;
+      // The best any overlap can do if uploading cost no CPU and no round trips: the packing alone, against the
+      // packing then the OVA's bytes over the modelled link (every connection busy at --wan-mibps).
+      const linkSeconds = ovl.size / (conns * wanMiBps * MiB);
+      const best = seq.packSeconds / (seq.packSeconds + linkSeconds);
       rows.push(
-        `| ${overlapGiB} GiB image → published OVA (${(ovl.size / MiB).toFixed(0)} MiB; ${label}, ${conns} connections) | pack ${seq.packSeconds.toFixed(1)} s then upload: ${seq.seconds.toFixed(1)} s | published while packing: ${ovl.seconds.toFixed(1)} s (packing ${ovl.packSeconds.toFixed(1)} s), peak RSS ${ovl.maxRssMiB.toFixed(0)} MiB | ${ratio.toFixed(2)}× | ${isGoal ? `goal ≤ 0.7×: ${ratio <= 0.7 ? 'met' : '**not met**'}` : 'link-bound (no goal)'}; same SHA-256; CPU floor of the overlapped run on ${cores} cores (its CPU seconds and the emulator's, over the cores) ${floor.toFixed(1)} s = ${(floor / seq.seconds).toFixed(2)}×; CPU s: pack ${(seq.packCpuSeconds ?? 0).toFixed(1)} + upload ${(seq.cpuSeconds - (seq.packCpuSeconds ?? 0)).toFixed(1)} vs ${ovl.cpuSeconds.toFixed(1)} overlapped, emulator ${seq.emulatorCpu.toFixed(1)} vs ${ovl.emulatorCpu.toFixed(1)} |`,
+        `| ${overlapGiB} GiB image → published OVA (${(ovl.size / MiB).toFixed(0)} MiB; ${label}, ${conns} connections; fastest of ${overlapRepeat}) | pack ${seq.packSeconds.toFixed(1)} s then upload: ${seq.seconds.toFixed(1)} s | published while packing: ${ovl.seconds.toFixed(1)} s (packing ${ovl.packSeconds.toFixed(1)} s), peak RSS ${ovl.maxRssMiB.toFixed(0)} MiB | ${ratio.toFixed(2)}× | ${isGoal ? `goal ≤ 0.7×: ${ratio <= 0.7 ? 'met' : '**not met**'}` : 'link-bound (no goal)'}; same SHA-256; best case if uploading cost no CPU: pack ${seq.packSeconds.toFixed(1)} s against pack then ${linkSeconds.toFixed(1)} s on the link = ${best.toFixed(2)}×; CPU floor of the overlapped run on ${cores} cores (its CPU seconds and the emulator's, over the cores) ${floor.toFixed(1)} s = ${(floor / seq.seconds).toFixed(2)}×; CPU s: pack ${(seq.packCpuSeconds ?? 0).toFixed(1)} + upload ${(seq.cpuSeconds - (seq.packCpuSeconds ?? 0)).toFixed(1)} vs ${ovl.cpuSeconds.toFixed(1)} overlapped, emulator ${seq.emulatorCpu.toFixed(1)} vs ${ovl.emulatorCpu.toFixed(1)} |`,
       );
       console.error(rows[rows.length - 1]);
     }
