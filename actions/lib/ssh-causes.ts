@@ -214,3 +214,15 @@ export const SSH_CAUSE_INFO: Record<SshCause, SshCauseInfo> = {
 export function causeInfo(cause: SshCause): SshCauseInfo {
   return SSH_CAUSE_INFO[cause];
 }
+
+/**
+ * The fixes for a cause, the likeliest first for the credentials that were tried: when the server refused the
+ * credential (`auth-rejected`), a key alone puts "Key not authorized" first and a password alone "Wrong
+ * password" (a failure message quotes only the first fix).
+ */
+export function fixesFor(cause: SshCause, tried: { password: boolean; key: boolean }): string[] {
+  const fix = SSH_CAUSE_INFO[cause].fix;
+  if (cause !== 'auth-rejected' || tried.password === tried.key) return fix;
+  const first = tried.key ? 'Key not authorized:' : 'Wrong password:';
+  return [...fix.filter((f) => f.startsWith(first)), ...fix.filter((f) => !f.startsWith(first))];
+}

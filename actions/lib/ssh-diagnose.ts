@@ -15,7 +15,7 @@ import { printable } from './escape.js';
 import { RSA_SIGNATURE_ALGORITHMS, parsePrivateKey } from './ssh-diagnose-inputs.js';
 import { relevantSerialLines, type SerialEvidence } from './serial-log.js';
 import { probeTcpAndBanner, type TcpBannerResult } from './ssh-banner.js';
-import { SSH_CAUSE_INFO, type SshCause, type SshLayer } from './ssh-causes.js';
+import { SSH_CAUSE_INFO, fixesFor, type SshCause, type SshLayer } from './ssh-causes.js';
 import { probeSshSession, sshFingerprint, type AlgorithmLists, type AuthAttempt, type RemoteRun, type SessionProbeResult } from './ssh-session-probe.js';
 
 export { SSH_CAUSES, SSH_CAUSE_INFO, type SshCause } from './ssh-causes.js';
@@ -389,7 +389,7 @@ export async function diagnoseSsh(opts: SshDiagnoseOptions): Promise<SshDiagnosi
     ok: finalCause === 'ok',
     title: info.title,
     detail,
-    remediation: info.fix,
+    remediation: fixesFor(finalCause, { password: opts.password !== undefined, key: keyInfo !== undefined }),
     target: { host: opts.host, port: opts.port, username: opts.username, password: opts.password !== undefined, ...(keyInfo ? { privateKey: keyInfo } : {}) },
     ...report,
     probes,
