@@ -298,6 +298,26 @@ describe('release.yml for the pushed tags v0.3.0 and v0.3.0-prewarmed', () => {
   });
 });
 
+describe('build-on-demand, standard 0.5.0 without upload', () => {
+  it('Packer packs the OVA itself, the job checks it, and nothing is published', async () => {
+    const run = await runWorkflow(options({
+      workflow: '.github/workflows/build-on-demand.yml',
+      event: { name: 'workflow_dispatch', ref: 'refs/heads/main', sha, inputs: { build_type: 'standard', version: '0.5.0', upload: false } },
+    }));
+    runs['build-on-demand standard, no upload'] = run;
+    expectSuccess(run);
+    const build = jobOf(run, 'build');
+    const packed = stepOf(build, /Packer/).outputs.ova ?? '';
+    expect(packed).toMatch(/\/demo-lab-standard-0\.5\.0\.ova$/);
+    expect(stepOf(build, /publish it while it packs/).outcome).toBe('skipped');
+    expect(stepOf(build, /Pack the pre-warmed OVA/).outcome).toBe('skipped');
+    const located = stepOf(build, /Locate the OVA/);
+    expect([located.outcome, located.outputs.path]).toEqual(['success', packed]);
+    expect(located.log).toContain('demo-lab-standard-0.5.0.ova: OK');
+    expect(existsSync(join(bucket, 'releases', 'v0.5.0'))).toBe(false);
+  }, 1_500_000);
+});
+
 describe('failure paths', () => {
   it('a Packer build that fails mid-way fails the job, keeps the build log and publishes nothing', async () => {
     // The commit under test with one template value made wrong: the base disk's checksum, which Packer checks
