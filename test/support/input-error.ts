@@ -44,12 +44,51 @@ export interface BadInputCase {
 export const BAD_INPUT_BOUND_MS = 5_000;
 
 /**
- * The bound on this machine now: {@link BAD_INPUT_BOUND_MS}, stretched by the 1-minute load per core when
- * other work shares the CPUs (a bundle that needs 0.7 s of CPU takes 7 s at load 10 on 2 cores). A read
- * that never ends still fails: the run is killed at three times the bound and its exit code is wrong.
+ * The wall-clock bound on this machine now: {@link BAD_INPUT_BOUND_MS}, stretched by the 1-minute load per
+ * core when other work shares the CPUs (a bundle that needs 0.7 s of CPU takes 7 s at load 10 on 2 cores).
  */
 export function badInputBoundMs(): number {
   return Math.round(BAD_INPUT_BOUND_MS * Math.max(1, loadavg()[0]! / availableParallelism()));
+}
+
+/** The times of one bad-input run. */
+export interface BadInputTimes {
+  /** Wall-clock time. */
+  ms: number;
+  /** {@link badInputBoundMs} when the run started; the run is killed at three times this. */
+  bound: number;
+  /** CPU time of the process and every process it waited for (test/support/cpu-time.ts); null if killed. */
+  cpuMs: number | null;
+}
+
+/** Runs one bad input (`start` gets the kill limit and must measure CPU time) and times it. */
+export async function timeBadInput<R extends { cpuMs: number | null }>(start: (killMs: number) => Promise<R>): Promise<{ run: R; times: BadInputTimes }> {
+  const bound = badInputBoundMs();
+  const started = Date.now();
+  const run = await start(3 * bound);
+  return { run, times: { ms: Date.now() - started, bound, cpuMs: run.cpuMs } };
+}
+
+/**
+ * Whether a run must be repeated alone to judge its wall-clock time: it took longer than its bound, yet its
+ * CPU time stayed within {@link BAD_INPUT_BOUND_MS}. The 1-minute load lags behind bursts: in CI a run that
+ * needs 0.7 s of CPU took 19 s (bound 12 s) while two test lanes booted guests and wrote their disks.
+ */
+export function needsSecondRun(t: BadInputTimes): boolean {
+  return t.ms >= t.bound && t.cpuMs !== null && t.cpuMs < BAD_INPUT_BOUND_MS;
+}
+
+/**
+ * Issue 15's time bound, checked twice over: the CPU time stays under {@link BAD_INPUT_BOUND_MS} (whatever the
+ * load: a guest, hashing or packing a disk all use CPU), and the wall-clock time stays under the load-stretched
+ * bound (a wait, a retry with backoff or a network timeout uses none) in the first run or, when only load made
+ * that one slow ({@link needsSecondRun}), in a second run alone. A wait fails both runs.
+ */
+export function expectWithinBadInputBound(first: BadInputTimes, second?: BadInputTimes): void {
+  expect(first.cpuMs).not.toBeNull();
+  expect(first.cpuMs).toBeLessThan(BAD_INPUT_BOUND_MS);
+  const wall = first.ms < first.bound ? first : (second ?? first);
+  expect(wall.ms).toBeLessThan(wall.bound);
 }
 
 /**
@@ -77,7 +116,7 @@ export function badInputTable(
   cases: BadInputCase[],
   opts: { secretInputs?: Record<string, string>; common?: () => Record<string, string>; neverShown?: string[] } = {},
 ): void {
-  const results = new Map<string, ActionRun & { ms: number; bound: number }>();
+  const results = new Map<string, ActionRun & { times: BadInputTimes; second?: BadInputTimes }>();
   const key = (c: BadInputCase) => `${c.input}: ${c.name}`;
   const names = new Set<string>();
   for (const c of cases) {
@@ -87,29 +126,39 @@ export function badInputTable(
   const secrets = [...Object.values(opts.secretInputs ?? {}), ...(opts.neverShown ?? [])];
   describe(`the ${action} bundle answers bad input with one ::error line naming the input`, () => {
     beforeAll(async () => {
+      const runCase = async (c: BadInputCase): Promise<{ run: ActionRun; times: BadInputTimes }> => {
+        c.before?.();
+        const timed = await timeBadInput((killMs) =>
+          runBundledAction(action, {
+            inputs: { ...(opts.common?.() ?? {}), ...(opts.secretInputs ?? {}), ...c.inputs() },
+            env: c.env ?? {},
+            ...(c.cwd ? { cwd: c.cwd() } : {}),
+            timeoutMs: killMs,
+            measureCpu: true,
+          }),
+        );
+        // A case the action wrongly accepted may have started something (QEMU, Packer) and saved it in its
+        // state: run the post: phase, as the runner does (post-if: always()), so that nothing outlives it.
+        if (Object.keys(timed.run.state).some((k) => k !== 'isPost')) await runBundledAction(action, { post: timed.run.state, timeoutMs: 60_000 });
+        return timed;
+      };
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < cases.length) {
           const c = cases[next++]!;
-          c.before?.();
-          const bound = badInputBoundMs();
-          const started = Date.now();
-          const run = await runBundledAction(action, {
-            inputs: { ...(opts.common?.() ?? {}), ...(opts.secretInputs ?? {}), ...c.inputs() },
-            env: c.env ?? {},
-            ...(c.cwd ? { cwd: c.cwd() } : {}),
-            timeoutMs: 3 * bound,
-          });
-          results.set(key(c), { ...run, ms: Date.now() - started, bound });
-          // A case the action wrongly accepted may have started something (QEMU, Packer) and saved it in its
-          // state: run the post: phase, as the runner does (post-if: always()), so that nothing outlives it.
-          if (Object.keys(run.state).some((k) => k !== 'isPost')) await runBundledAction(action, { post: run.state, timeoutMs: 60_000 });
+          const { run, times } = await runCase(c);
+          results.set(key(c), { ...run, times });
         }
       };
       await Promise.all([worker(), worker()]);
+      // Slow only because of load: once more, alone (see needsSecondRun).
+      for (const c of cases) {
+        const r = results.get(key(c))!;
+        if (needsSecondRun(r.times)) r.second = (await runCase(c)).times;
+      }
       if (process.env['LABFORGE_BAD_INPUT_TIMES']) {
-        const slow = [...results.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-        console.log(slow.map(([k, r]) => `${r.ms} ms ${k}`).join('\n'));
+        const slow = [...results.entries()].sort((a, b) => b[1].times.ms - a[1].times.ms).slice(0, 12);
+        console.log(slow.map(([k, r]) => `${r.times.ms} ms (CPU ${r.times.cpuMs} ms${r.second ? `; alone ${r.second.ms} ms` : ''}) ${k}`).join('\n'));
       }
     }, 3_600_000);
 
@@ -126,7 +175,7 @@ export function badInputTable(
         expect(visible).not.toContain(s);
         expect(run.stderr).not.toContain(s);
       }
-      expect(run.ms).toBeLessThan(run.bound);
+      expectWithinBadInputBound(run.times, run.second);
     };
     for (const c of cases) (c.failing ? it.failing : it)(key(c), () => check(c));
   });

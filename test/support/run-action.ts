@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { spawnTimed } from './cpu-time.js';
 
 export const repoRoot = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 
@@ -19,6 +20,8 @@ export interface ActionRun {
   summary: string;
   /** `::error` annotations printed on stdout. */
   errors: string[];
+  /** With `measureCpu`: the CPU time (ms) the action and the processes it waited for used; else null. */
+  cpuMs: number | null;
 }
 
 export interface RunActionOptions {
@@ -30,6 +33,8 @@ export interface RunActionOptions {
   post?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** Measure the action's CPU time (test/support/cpu-time.ts): a time bound that holds under load. */
+  measureCpu?: boolean;
 }
 
 /** Parses the GITHUB_OUTPUT / GITHUB_STATE file format (`k=v` lines and `k<<DELIM` heredocs). */
@@ -75,14 +80,17 @@ export async function runBundledAction(name: string, opts: RunActionOptions = {}
   Object.assign(env, opts.env ?? {});
 
   const entry = join(repoRoot, 'actions', name, 'dist', 'index.js');
-  const child = spawn(process.execPath, [entry], { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const where = { cwd: opts.cwd ?? repoRoot, env };
+  const timed = opts.measureCpu ? spawnTimed(process.execPath, [entry], { ...where, stdio: ['ignore', 'pipe', 'pipe'] }) : null;
+  const child = timed?.child ?? spawn(process.execPath, [entry], { ...where, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => (timed ? timed.kill() : child.kill('SIGKILL')), opts.timeoutMs ?? 120_000);
   const code: number = await new Promise((res) => child.on('close', (c) => res(c ?? -1)));
   clearTimeout(timer);
+  const cpuMs = timed ? await timed.cpuMs : null;
   const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
   const run: ActionRun = {
     code,
@@ -92,6 +100,7 @@ export async function runBundledAction(name: string, opts: RunActionOptions = {}
     state: parseCommandFile(read(files.state)),
     summary: read(files.summary),
     errors: stdout.split('\n').filter((l) => l.startsWith('::error')),
+    cpuMs,
   };
   rmSync(dir, { recursive: true, force: true });
   return run;
